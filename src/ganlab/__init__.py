@@ -1,0 +1,1 @@
+"""ganlab: GAN experiments on Lightning + Hydra."""

@@ -1,0 +1,21 @@
+"""Errors that are the user's to fix: reported as one line and a non-zero exit, never a traceback."""
+
+
+class GanlabError(Exception):
+    """Base class; the message says what is wrong, where, and what to do."""
+
+
+class DataError(GanlabError):
+    """Missing, unreadable or corrupt data, or a failed download."""
+
+
+class CheckpointError(GanlabError):
+    """A checkpoint that is missing or does not fit the configured model."""
+
+
+class ConfigError(GanlabError):
+    """A config value that composes but makes no sense."""
+
+
+class NonFiniteLossError(GanlabError):
+    """A loss became NaN or infinite; training stopped before saving the bad state."""

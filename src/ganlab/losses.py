@@ -1,0 +1,81 @@
+"""GAN objectives as pure functions of discriminator logits.
+
+Every function takes raw logits (no sigmoid) and returns a scalar. ``real_label`` is the target for
+real samples: 1.0, or 1 − ε with one-sided label smoothing (Salimans et al. 2016, §3.4).
+Choose a pair by name with ``LOSSES[name]``; the names are the config values of ``model.loss``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganlab.errors import ConfigError
+
+
+def d_minimax(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor:
+    # −E[log D(x)] − E[log(1 − D(G(z)))], D = σ(logits); the discriminator side of the minimax game
+    real_target = real.new_full(real.shape, real_label)
+    return F.binary_cross_entropy_with_logits(real, real_target) + F.softplus(fake).mean()
+
+
+def g_minimax(fake: Tensor) -> Tensor:
+    # E[log(1 − D(G(z)))] = −E[softplus(D_logit)]: saturates (flat gradient) when D rejects fakes
+    return -F.softplus(fake).mean()
+
+
+def g_non_saturating(fake: Tensor) -> Tensor:
+    # −E[log D(G(z))] = E[softplus(−D_logit)]: strong gradient early on (Goodfellow et al. 2014, §3)
+    return F.softplus(-fake).mean()
+
+
+def d_least_squares(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor:
+    # ½E[(D(x) − 1)²] + ½E[D(G(z))²]  (Mao et al. 2017, LSGAN with a=0, b=c=1)
+    return 0.5 * ((real - real_label) ** 2).mean() + 0.5 * (fake**2).mean()
+
+
+def g_least_squares(fake: Tensor) -> Tensor:
+    # ½E[(D(G(z)) − 1)²]
+    return 0.5 * ((fake - 1.0) ** 2).mean()
+
+
+def d_hinge(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor:
+    # E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]  (Lim & Ye 2017; Miyato et al. 2018)
+    return F.relu(real_label - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def g_hinge(fake: Tensor) -> Tensor:
+    # −E[D(G(z))]
+    return -fake.mean()
+
+
+class DiscriminatorLoss(Protocol):
+    def __call__(self, real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor: ...
+
+
+class GeneratorLoss(Protocol):
+    def __call__(self, fake: Tensor) -> Tensor: ...
+
+
+class GanLoss(NamedTuple):
+    """The two players' losses of one objective."""
+
+    d: DiscriminatorLoss
+    g: GeneratorLoss
+
+
+LOSSES: dict[str, GanLoss] = {
+    "minimax": GanLoss(d=d_minimax, g=g_minimax),
+    "non_saturating": GanLoss(d=d_minimax, g=g_non_saturating),
+    "least_squares": GanLoss(d=d_least_squares, g=g_least_squares),
+    "hinge": GanLoss(d=d_hinge, g=g_hinge),
+}
+
+
+def get_loss(name: str) -> GanLoss:
+    """The loss pair registered as ``name``; a one-line error listing the choices otherwise."""
+    if name not in LOSSES:
+        raise ConfigError(f"model.loss={name} is not a GAN loss; choose one of {', '.join(LOSSES)}")
+    return LOSSES[name]

@@ -1,0 +1,181 @@
+"""DCGAN training by alternating discriminator and generator updates (manual optimization)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_warn
+import torch
+from torch import Tensor, nn
+
+from ganlab.errors import ConfigError, NonFiniteLossError
+from ganlab.losses import get_loss
+
+
+class DCGAN(L.LightningModule):
+    """Unconditional GAN with DCGAN networks (Radford et al. 2016).
+
+    Code names → paper: ``generator`` G(z), ``discriminator`` D(x) (returns logits; σ(D) is the
+    probability of "real"), z ~ N(0, I). The game is min_G max_D E[log D(x)] + E[log(1 − D(G(z)))];
+    ``model.loss`` names the pair of losses actually minimised (``ganlab.losses``).
+
+    One *iteration* = one batch: sample z, generate G(z) once; D step on (x, G(z).detach());
+    every ``n_critic``-th iteration also a G step through D(G(z)) with the same fake batch.
+    Ganhacks stabilisers, off by default: one-sided label smoothing (real target 1 − ε) and
+    instance noise (Gaussian noise of std σ added to D's inputs, annealed linearly to 0).
+
+    Args:
+        optimizer: partial optimizer (e.g. Adam with betas); ``lr`` and ``lr_d`` are filled in.
+        lr_d: D's learning rate; None uses ``lr`` (set it for the two time-scale update rule).
+        instance_noise_iters: iterations over which σ decays to 0; 0 keeps it constant.
+        num_samples: size of the fixed-noise sample grid.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        optimizer: partial[torch.optim.Optimizer],
+        lr: float = 2e-4,
+        lr_d: float | None = None,
+        loss: str = "non_saturating",
+        n_critic: int = 1,
+        label_smoothing: float = 0.0,
+        instance_noise: float = 0.0,
+        instance_noise_iters: int = 0,
+        num_samples: int = 64,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer"])
+        if n_critic < 1:
+            raise ConfigError(f"model.n_critic={n_critic} must be ≥ 1 (D updates per G update)")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"model.label_smoothing={label_smoothing} must be in [0, 1)")
+        self.generator, self.discriminator, self.optimizer = generator, discriminator, optimizer
+        self.loss = get_loss(loss)
+        self.latent_dim: int = generator.latent_dim
+        seeded = torch.Generator().manual_seed(seed)
+        self.register_buffer("fixed_z", torch.randn(num_samples, self.latent_dim, generator=seeded))
+        # AND of every loss being finite since the last check; read (a sync) only at a cadence
+        self.register_buffer("finite", torch.tensor(True), persistent=False)
+        self.iteration = 0  # batches trained, the unit of every schedule (not global_step)
+        self._last_finite_check = 0
+        self._rng: torch.Generator | None = None
+        self._rng_state: Tensor | None = None
+
+    # --- randomness: a generator of our own, saved in checkpoints, so resume is exact ---
+    @property
+    def rng(self) -> torch.Generator:
+        if self._rng is None or self._rng.device != self.device:
+            self._rng = torch.Generator(device=self.device)
+            self._rng.manual_seed(self.hparams.seed * 1000 + self.global_rank + 1)
+            if self._rng_state is not None:
+                try:
+                    self._rng.set_state(self._rng_state.cpu())
+                except RuntimeError:  # saved on another device type: the stream cannot continue
+                    rank_zero_warn("checkpoint RNG state is from another device; noise reseeded")
+            self._rng_state = None
+        return self._rng
+
+    def sample_z(self, n: int) -> Tensor:
+        return torch.randn(n, self.latent_dim, device=self.device, generator=self.rng)
+
+    def noise_std(self) -> float:
+        sigma, span = self.hparams.instance_noise, self.hparams.instance_noise_iters
+        if span > 0:
+            sigma *= max(0.0, 1.0 - self.iteration / span)
+        return sigma
+
+    def perturb(self, x: Tensor, sigma: float) -> Tensor:
+        if sigma == 0.0:
+            return x
+        return x + sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=self.rng)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.generator(z)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        lr_d = self.hparams.lr_d if self.hparams.lr_d is not None else self.hparams.lr
+        opt_g = self.optimizer(self.generator.parameters(), lr=self.hparams.lr)
+        opt_d = self.optimizer(self.discriminator.parameters(), lr=lr_d)
+        return [opt_g, opt_d]
+
+    def training_step(self, real: Tensor, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        update_g = (self.iteration + 1) % self.hparams.n_critic == 0
+        sigma = self.noise_std()
+        real_label = 1.0 - self.hparams.label_smoothing
+
+        z = self.sample_z(real.shape[0])
+        with torch.set_grad_enabled(update_g):
+            fake = self.generator(z)  # (B, C, H, W), generated once per iteration
+
+        # D step: maximise log D(x) + log(1 − D(G(z))) (or the configured objective)
+        with self.toggled_optimizer(opt_d):
+            d_real = self.discriminator(self.perturb(real, sigma))
+            d_fake = self.discriminator(self.perturb(fake.detach(), sigma))
+            loss_d = self.loss.d(d_real, d_fake, real_label)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            opt_d.step()
+
+        metrics = {
+            "train/loss_d": loss_d.detach(),
+            "train/d_real": d_real.detach().mean(),
+            "train/d_fake": d_fake.detach().mean(),
+            "train/lr_d": opt_d.param_groups[0]["lr"],
+        }
+        finite = torch.isfinite(loss_d)
+        if update_g:  # G step through the updated D, on the same fake batch
+            with self.toggled_optimizer(opt_g):
+                loss_g = self.loss.g(self.discriminator(self.perturb(fake, sigma)))
+                opt_g.zero_grad(set_to_none=True)
+                self.manual_backward(loss_g)
+                opt_g.step()
+            metrics["train/loss_g"] = loss_g.detach()
+            metrics["train/lr_g"] = opt_g.param_groups[0]["lr"]
+            finite = finite & torch.isfinite(loss_g)
+        self.finite &= finite  # on device: no host sync here
+        self.iteration += 1
+        self.log_dict(metrics, on_step=True, on_epoch=False)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.iteration % self.trainer.log_every_n_steps == 0:
+            self.check_finite()
+
+    def check_finite(self) -> None:
+        """Raise if any loss since the last check was NaN/inf (one host sync)."""
+        if not bool(self.finite):
+            raise NonFiniteLossError(
+                f"a loss became NaN or infinite between iterations {self._last_finite_check} and "
+                f"{self.iteration}; training stopped. Lower model.lr, or try model.loss=least_squares"
+                " or model.label_smoothing=0.1"
+            )
+        self._last_finite_check = self.iteration
+
+    def validation_step(self, real: Tensor, batch_idx: int) -> None:
+        # D's mean logit on held-out reals; a growing gap to train/d_real means D is memorising
+        self.log("val/d_real", self.discriminator(real).mean(), on_epoch=True)
+
+    @torch.no_grad()
+    def sample(self, z: Tensor | None = None) -> Tensor:
+        """Images in [−1, 1] for ``z`` (default: the fixed noise), G in eval mode."""
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            return self.generator(self.fixed_z if z is None else z.to(self.device))
+        finally:
+            self.generator.train(was_training)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["iteration"] = self.iteration
+        checkpoint["rng_state"] = self.rng.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.iteration = checkpoint.get("iteration", 0)
+        self._last_finite_check = self.iteration
+        self._rng, self._rng_state = None, checkpoint.get("rng_state")

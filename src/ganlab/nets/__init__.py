@@ -1,0 +1,1 @@
+"""Plain ``nn.Module`` networks; nothing here imports Lightning or Hydra."""

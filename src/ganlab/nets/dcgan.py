@@ -1,0 +1,91 @@
+"""DCGAN generator and discriminator (Radford, Metz & Chintala 2016, §3 guidelines).
+
+G: fractionally-strided convolutions from z, BatchNorm, ReLU, Tanh output.
+D: strided convolutions, BatchNorm on every layer but the first, LeakyReLU(0.2), logits out.
+No pooling, no fully-connected hidden layers. Both are fully convolutional over a pyramid that
+halves the spatial size per layer from ``image_size`` down to a base of 4–7 pixels:
+64 → 32 → 16 → 8 → 4, 32 → 16 → 8 → 4, and MNIST's native 28 → 14 → 7.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ganlab.nets.init import dcgan_init
+
+
+def pyramid(image_size: int) -> tuple[int, int]:
+    """(base size, number of ×2 stages) such that base · 2**stages == image_size, 4 ≤ base ≤ 7."""
+    base, stages = image_size, 0
+    while base > 7 and base % 2 == 0:
+        base, stages = base // 2, stages + 1
+    if not 4 <= base <= 7 or stages < 1:
+        raise ValueError(
+            f"image_size={image_size} is not supported by DCGAN; use b·2^k with 4 ≤ b ≤ 7, k ≥ 1 "
+            "(e.g. 28, 32, 64, 128)"
+        )
+    return base, stages
+
+
+class Generator(nn.Module):
+    """z (B, latent_dim) → image (B, channels, image_size, image_size) in [−1, 1]."""
+
+    def __init__(
+        self, latent_dim: int = 100, channels: int = 3, image_size: int = 64, ngf: int = 64
+    ) -> None:
+        super().__init__()
+        self.latent_dim, self.channels, self.image_size = latent_dim, channels, image_size
+        base, stages = pyramid(image_size)
+        width = ngf * 2 ** (stages - 1)
+        # project and reshape: (B, z, 1, 1) → (B, width, base, base)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, width, kernel_size=base, stride=1, padding=0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
+        for _ in range(stages - 1):  # each stage: (B, w, s, s) → (B, w/2, 2s, 2s)
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, kernel_size=4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(inplace=True),
+            ]
+            width //= 2
+        # (B, ngf, S/2, S/2) → (B, channels, S, S); no BN on the output layer (paper §3)
+        layers += [
+            nn.ConvTranspose2d(width, channels, kernel_size=4, stride=2, padding=1, bias=False),
+            nn.Tanh(),
+        ]
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+
+
+class Discriminator(nn.Module):
+    """image (B, channels, image_size, image_size) → logits (B,)."""
+
+    def __init__(self, channels: int = 3, image_size: int = 64, ndf: int = 64) -> None:
+        super().__init__()
+        self.channels, self.image_size = channels, image_size
+        base, stages = pyramid(image_size)
+        # (B, C, S, S) → (B, ndf, S/2, S/2); no BN on the input layer (paper §3)
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, ndf, kernel_size=4, stride=2, padding=1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        width = ndf
+        for _ in range(stages - 1):  # each stage: (B, w, s, s) → (B, 2w, s/2, s/2)
+            layers += [
+                nn.Conv2d(width, width * 2, kernel_size=4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width *= 2
+        # (B, width, base, base) → (B, 1, 1, 1): a convolution over the whole map, not an FC layer
+        layers.append(nn.Conv2d(width, 1, kernel_size=base, stride=1, padding=0, bias=False))
+        self.net = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).view(-1)

@@ -1,0 +1,116 @@
+"""Train a GAN: ``python -m ganlab.train [overrides]`` (Hydra; see conf/train.yaml)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig
+from ganlab.cli import run_cli
+from ganlab.errors import CheckpointError, ConfigError, NonFiniteLossError
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _resume_info(ckpt_path: str | None) -> dict[str, Any]:
+    """What train.py needs from a checkpoint before Lightning loads it (safe: weights_only)."""
+    if ckpt_path is None:
+        return {}
+    if not Path(ckpt_path).is_file():
+        raise CheckpointError(f"ckpt_path={ckpt_path} does not exist; give the path of a last.ckpt")
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"ckpt_path={ckpt_path} cannot be read ({e}); is it a ganlab checkpoint?")
+    return {"wandb_run_id": ckpt.get("wandb_run_id")}
+
+
+def build_loggers(cfg: DictConfig, resume: dict[str, Any]) -> list[Any]:
+    loggers = []
+    for name, conf in (cfg.get("logger") or {}).items():
+        extra = {}
+        if name == "wandb" and resume.get("wandb_run_id"):
+            extra = {"id": resume["wandb_run_id"], "resume": "allow"}  # continue the same W&B run
+        loggers.append(instantiate(conf, **extra))
+    return loggers
+
+
+def build_callbacks(cfg: DictConfig, config: dict[str, Any]) -> list[L.Callback]:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks.append(RunConfig(config))
+    if cfg.get("max_iters"):
+        callbacks.append(IterationBudget(cfg.max_iters))
+    return callbacks
+
+
+def _check(cfg: DictConfig) -> None:
+    if cfg.trainer.get("max_steps", -1) not in (-1, None):
+        raise ConfigError(
+            "trainer.max_steps counts optimizer steps (two or more per GAN iteration); "
+            "set max_iters=N to stop after N iterations (batches)"
+        )
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Compose → instantiate → fit. Returns the monitored metric, for sweepers."""
+    _check(cfg)
+    resume = _resume_info(cfg.get("ckpt_path"))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    callbacks = build_callbacks(cfg, config)
+    loggers = build_loggers(cfg, resume)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(config)
+    status = 1
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        status = 0
+    except NonFiniteLossError as e:
+        last = next((c.last_path for c in callbacks if isinstance(c, LastCheckpoint)), None)
+        kept = f"; last good checkpoint: {last}" if last and last.exists() else ""
+        raise NonFiniteLossError(f"{e}{kept}") from None
+    except RuntimeError as e:
+        if "state_dict" in str(e) and cfg.get("ckpt_path"):
+            raise CheckpointError(
+                f"ckpt_path={cfg.ckpt_path} does not fit the configured model (different model or "
+                "data settings); pass the overrides of the original run (its .hydra/overrides.yaml)"
+            ) from None
+        raise
+    finally:
+        _finish_wandb(status)
+    return None
+
+
+def _finish_wandb(status: int) -> None:
+    """One W&B run per job, always closed (wandb#1314: a live run is reused by the next job)."""
+    if "wandb" in sys.modules:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish(exit_code=status)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    return train(cfg)
+
+
+def main() -> None:
+    """Console entry point (``ganlab-train``): user errors become one line and exit status 1."""
+    run_cli(_hydra_main)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    main()

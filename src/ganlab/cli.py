@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 
 from hydra.errors import HydraException
@@ -13,7 +15,25 @@ from ganlab.errors import GanlabError
 
 
 def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
+    text = str(error).split("Config search path:")[0]  # Hydra appends its search path: noise here
+    return " ".join(text.split())
+
+
+def report(error: BaseException) -> None:
+    """Print a user error as one line on stderr."""
+    print(f"error: {one_line(error)}", file=sys.stderr)
+
+
+class _DropAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_third_party() -> None:
+    """Hide library chatter that says nothing about the run (adverts, deprecations of internals)."""
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
+    warnings.filterwarnings("ignore", message=".*set_vital.* is deprecated")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
 
 
 def run_cli(entry: Callable[[], object]) -> None:
@@ -22,6 +42,7 @@ def run_cli(entry: Callable[[], object]) -> None:
     Hydra normally prints its own multi-line report; with ``HYDRA_FULL_ERROR`` set it lets
     exceptions through, so we can condense them. A user who set it gets full tracebacks.
     """
+    quiet_third_party()
     user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
@@ -32,5 +53,5 @@ def run_cli(entry: Callable[[], object]) -> None:
         cause: BaseException = e
         while not isinstance(cause, GanlabError) and cause.__cause__ is not None:
             cause = cause.__cause__  # hydra.instantiate wraps errors raised in constructors
-        print(f"error: {one_line(cause if isinstance(cause, GanlabError) else e)}", file=sys.stderr)
+        report(cause if isinstance(cause, GanlabError) else e)
         sys.exit(1)

@@ -1,4 +1,4 @@
-"""Errors that are the user's to fix: reported as one line and a non-zero exit, never a traceback."""
+"""Errors that are the user's to fix: one line and a non-zero exit, never a traceback."""
 
 
 class GanlabError(Exception):

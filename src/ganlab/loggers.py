@@ -34,7 +34,7 @@ def _reachable(host: str, timeout: float = 3.0) -> bool:
 
 
 def resolve_mode(mode: str) -> str:
-    """'online', 'offline' or 'disabled'. ``auto``: online only with an API key and a reachable server.
+    """'online', 'offline' or 'disabled'; ``auto`` is online only with an API key and a server.
 
     ``WANDB_MODE`` in the environment wins, as in wandb itself. Deciding here matters: an online
     init without network retries for ~90 s and may hang (wandb#9865).

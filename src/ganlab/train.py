@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,14 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig
-from ganlab.cli import run_cli
-from ganlab.errors import CheckpointError, ConfigError, NonFiniteLossError
+from ganlab.cli import report, run_cli
+from ganlab.errors import CheckpointError, ConfigError, GanlabError, NonFiniteLossError
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -29,7 +30,9 @@ def _resume_info(ckpt_path: str | None) -> dict[str, Any]:
     try:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"ckpt_path={ckpt_path} cannot be read ({e}); is it a ganlab checkpoint?")
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} cannot be read ({e}); is it a ganlab checkpoint?"
+        ) from None
     return {"wandb_run_id": ckpt.get("wandb_run_id")}
 
 
@@ -103,7 +106,13 @@ def _finish_wandb(status: int) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    return train(cfg)
+    try:
+        return train(cfg)
+    except GanlabError as e:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra records the failed job and the sweep goes on
+        report(e)  # a single run: one line, before Hydra's own multi-line report
+        sys.exit(1)
 
 
 def main() -> None:
@@ -112,5 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     main()

@@ -15,10 +15,10 @@ def _iteration(module: L.LightningModule) -> int:
 
 
 class LastCheckpoint(Checkpoint):
-    """``<dirpath>/last.ckpt`` every ``every_n_iters`` iterations, at each epoch's end and at a stop.
+    """``<dirpath>/last.ckpt`` every ``every_n_iters`` iterations, at epoch ends and at a stop.
 
-    The file is replaced atomically, and only after the module confirms its losses are finite, so a
-    crash or a NaN never destroys the last good checkpoint. Being a ``Checkpoint``, Lightning runs it
+    The file is replaced atomically, and only after the module confirms its losses are finite, so
+    a crash or a NaN never destroys the last good checkpoint. Being a ``Checkpoint``, it runs
     after the other callbacks (an ``IterationBudget`` stop is seen in the same batch).
     """
 

@@ -6,8 +6,8 @@ from functools import partial
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_warn
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError, NonFiniteLossError
@@ -50,7 +50,8 @@ class DCGAN(L.LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer"])
+        # plain values only (weights_only loading); the run config is logged whole by train.py
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer"], logger=False)
         if n_critic < 1:
             raise ConfigError(f"model.n_critic={n_critic} must be ≥ 1 (D updates per G update)")
         if not 0.0 <= label_smoothing < 1.0:
@@ -152,8 +153,8 @@ class DCGAN(L.LightningModule):
         if not bool(self.finite):
             raise NonFiniteLossError(
                 f"a loss became NaN or infinite between iterations {self._last_finite_check} and "
-                f"{self.iteration}; training stopped. Lower model.lr, or try model.loss=least_squares"
-                " or model.label_smoothing=0.1"
+                f"{self.iteration}; training stopped. Lower model.lr, or try "
+                "model.loss=least_squares or model.label_smoothing=0.1"
             )
         self._last_finite_check = self.iteration
 

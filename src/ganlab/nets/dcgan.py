@@ -39,13 +39,17 @@ class Generator(nn.Module):
         width = ngf * 2 ** (stages - 1)
         # project and reshape: (B, z, 1, 1) → (B, width, base, base)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, width, kernel_size=base, stride=1, padding=0, bias=False),
+            nn.ConvTranspose2d(
+                latent_dim, width, kernel_size=base, stride=1, padding=0, bias=False
+            ),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
         ]
         for _ in range(stages - 1):  # each stage: (B, w, s, s) → (B, w/2, 2s, 2s)
             layers += [
-                nn.ConvTranspose2d(width, width // 2, kernel_size=4, stride=2, padding=1, bias=False),
+                nn.ConvTranspose2d(
+                    width, width // 2, kernel_size=4, stride=2, padding=1, bias=False
+                ),
                 nn.BatchNorm2d(width // 2),
                 nn.ReLU(inplace=True),
             ]

@@ -4,7 +4,7 @@ from torch import nn
 
 
 def dcgan_init(module: nn.Module) -> None:
-    """N(0, 0.02) for conv weights, N(1, 0.02) for norm scales, zero biases (Radford et al. 2016, §4)."""
+    """N(0, 0.02) conv weights, N(1, 0.02) norm scales, zero biases (Radford et al. 2016, §4)."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)

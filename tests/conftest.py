@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+import fabricate
+from ganlab.train import CONFIG_DIR
+
+os.environ.setdefault("WANDB_MODE", "offline")  # tests never reach the network
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session")
+def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("mnist")
+    fabricate.mnist(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cifar")
+    fabricate.cifar10(root)
+    return root
+
+
+# small and fast: quarter-width nets, a few iterations, every cadence short
+TINY = [
+    "model.generator.ngf=8",
+    "model.discriminator.ndf=8",
+    "data.batch_size=16",
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=2",
+    "trainer.log_every_n_steps=1",
+    "callbacks.checkpoint.every_n_iters=2",
+    "callbacks.samples.every_n_iters=2",
+    "~callbacks.progress_bar",
+]
+
+
+def make_cfg(output_dir: Path, overrides: list[str]) -> DictConfig:
+    """The real composed config (conf/train.yaml), with the run directory pinned to output_dir."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+def run_module(module: str, *args: str, cwd: Path, env: dict | None = None, timeout: int = 300):
+    """``python -m <module> args`` as a user would run it."""
+    full_env = {**os.environ, "WANDB_MODE": "offline", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

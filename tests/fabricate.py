@@ -1,0 +1,99 @@
+"""Small data sets in the real on-disk formats, and a reader for W&B offline run files."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def mnist(
+    root: Path, n_train: int = 256, n_test: int = 64, gz: bool = False, seed: int = 0
+) -> dict:
+    """IDX files under ``root/MNIST/raw`` (big-endian headers, as LeCun distributes them)."""
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+        image_name, label_name = MNIST_FILES[split]
+        blobs = {
+            image_name: struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes(),
+            label_name: struct.pack(">II", 2049, n) + labels.tobytes(),
+        }
+        for name, blob in blobs.items():
+            if gz:
+                (raw / f"{name}.gz").write_bytes(gzip.compress(blob))
+            else:
+                (raw / name).write_bytes(blob)
+        arrays[split] = images
+    return arrays
+
+
+def cifar10(root: Path, per_batch: int = 32, n_test: int = 32, seed: int = 0) -> dict:
+    """Pickled batches under ``root/cifar-10-batches-py`` (N×3072 uint8: R, G, B planes)."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: dict = {"train": []}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        n = n_test if name == "test_batch" else per_batch
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+        batch = {"data": data, "labels": rng.integers(0, 10, size=n).tolist()}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+        images = data.reshape(n, 3, 32, 32)
+        if name == "test_batch":
+            arrays["test"] = images
+        else:
+            arrays["train"].append(images)
+    arrays["train"] = np.concatenate(arrays["train"])
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, f)
+    return arrays
+
+
+def wandb_records(run_file: Path) -> list:
+    """Records of a ``run-*.wandb`` file (LevelDB log format: 32 KiB blocks of chunked records)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    raw, block, pos, records, pending = run_file.read_bytes(), 32768, 7, [], b""
+    while pos + 7 <= len(raw):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
+        if length == 0 and kind == 0:
+            pos += left
+            continue
+        data, pos = raw[pos + 7 : pos + 7 + length], pos + 7 + length
+        if kind in (1, 4):  # full record, or last chunk
+            record = pb.Record()
+            record.ParseFromString(pending + data)
+            records.append(record)
+            pending = b""
+        else:  # first or middle chunk
+            pending = data if kind == 2 else pending + data
+    return records
+
+
+def wandb_keys(run_file: Path, kind: str) -> set[str]:
+    """Keys of the 'history' or 'config' records of a W&B run file."""
+    keys: set[str] = set()
+    for record in wandb_records(run_file):
+        if record.WhichOneof("record_type") == kind:
+            items = record.history.item if kind == "history" else record.config.update
+            keys |= {item.key or "/".join(item.nested_key) for item in items}
+    return keys

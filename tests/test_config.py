@@ -1,0 +1,79 @@
+"""Every config group option composes, and instantiates into the real objects."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+from hydra.utils import instantiate
+
+from conftest import make_cfg
+from ganlab.data.base import InMemoryImageDataModule
+from ganlab.modules.dcgan import DCGAN
+from ganlab.train import build_callbacks, build_loggers
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("data", options("data"))
+@pytest.mark.parametrize("model", options("model"))
+def test_model_data_pairs_instantiate(tmp_path: Path, model: str, data: str) -> None:
+    cfg = make_cfg(tmp_path, [f"model={model}", f"data={data}"])
+    datamodule = instantiate(cfg.data)
+    module = instantiate(cfg.model)
+    assert isinstance(datamodule, InMemoryImageDataModule)
+    assert isinstance(module, DCGAN)
+    # the networks take their shape from the data
+    assert module.generator.image_size == cfg.data.image_size == datamodule.image_size
+    assert module.discriminator.channels == cfg.data.channels
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_trainer_options_compose(tmp_path: Path, trainer: str) -> None:
+    cfg = make_cfg(
+        tmp_path, [f"trainer={trainer}", "trainer.max_epochs=3", "trainer.limit_train_batches=5"]
+    )
+    assert cfg.trainer.max_epochs == 3
+    assert cfg.trainer.limit_train_batches == 5
+    if cfg.trainer.accelerator in ("cpu", "auto"):
+        trainer_obj = instantiate(cfg.trainer, logger=False)
+        assert isinstance(trainer_obj, L.Trainer)
+        assert trainer_obj.max_epochs == 3
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+def test_logger_options_instantiate(tmp_path: Path, logger: str) -> None:
+    cfg = make_cfg(tmp_path, [f"logger={logger}"])
+    loggers = build_loggers(cfg, {})
+    expected = {"wandb": "WandbLogger", "csv": "CSVLogger", "tensorboard": "TensorBoardLogger"}
+    assert [type(x).__name__ for x in loggers] == ([expected[logger]] if logger in expected else [])
+
+
+def test_callbacks_instantiate(tmp_path: Path) -> None:
+    cfg = make_cfg(tmp_path, ["max_iters=7"])
+    names = [type(c).__name__ for c in build_callbacks(cfg, {})]
+    assert names == [
+        "LastCheckpoint",
+        "SampleGrid",
+        "RichProgressBar",
+        "RunConfig",
+        "IterationBudget",
+    ]
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiments_compose(tmp_path: Path, experiment: str) -> None:
+    cfg = make_cfg(tmp_path, [f"experiment={experiment}"])
+    instantiate(cfg.model)
+    assert cfg.trainer.max_epochs >= 1
+
+
+def test_data_dir_defaults_to_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANLAB_DATA_DIR", "/somewhere/else")
+    assert make_cfg(tmp_path, []).data.data_dir == "/somewhere/else"
+    monkeypatch.delenv("GANLAB_DATA_DIR")
+    assert make_cfg(tmp_path, []).data.data_dir == "data"
+    assert make_cfg(tmp_path, ["paths.data_dir=/d"]).data.data_dir == "/d"

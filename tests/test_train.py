@@ -1,0 +1,222 @@
+"""Real training runs: Hydra config → Lightning Trainer → checkpoints, samples, W&B offline."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from conftest import TINY, make_cfg, run_module
+from fabricate import wandb_keys
+from ganlab.errors import NonFiniteLossError
+from ganlab.train import train
+
+
+def data_args(root: Path) -> list[str]:
+    return [f"paths.data_dir={root}"]
+
+
+def wandb_run_file(run_dir: Path) -> Path:
+    (run_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    return run_file
+
+
+def test_dcgan_mnist_run_writes_checkpoint_samples_and_wandb(
+    tmp_path: Path, mnist_root: Path
+) -> None:
+    cfg = make_cfg(tmp_path, [*TINY, *data_args(mnist_root), "logger=wandb"])
+    train(cfg)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)  # plain containers
+    assert ckpt["iteration"] == 4
+    assert ckpt["ganlab_config"]["model"]["loss"] == "non_saturating"
+    assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == [
+        "iter_0000002.png",
+        "iter_0000004.png",
+    ]
+    run_file = wandb_run_file(tmp_path)
+    assert ckpt["wandb_run_id"] in run_file.name
+    history = wandb_keys(run_file, "history")
+    for key in (
+        "train/loss_d",
+        "train/loss_g",
+        "train/d_real",
+        "train/d_fake",
+        "train/lr_g",
+        "train/lr_d",
+        "val/d_real",
+        "samples/fixed_noise/_type",
+    ):
+        assert key in history, key
+    config = wandb_keys(run_file, "config")
+    assert {"model", "data", "trainer", "seed"} <= config
+
+
+def read_csv_losses(run_dir: Path) -> dict[int, tuple[float, float]]:
+    """step → (loss_d, loss_g) from Lightning's CSV logger."""
+    (path,) = run_dir.glob("csv/version_*/metrics.csv")
+    out = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            if row.get("train/loss_d"):
+                out[int(row["step"])] = (
+                    float(row["train/loss_d"]),
+                    float(row["train/loss_g"] or "nan"),
+                )
+    return out
+
+
+def test_dcgan_cifar10_run(tmp_path: Path, cifar_root: Path) -> None:
+    cfg = make_cfg(
+        tmp_path,
+        [
+            *TINY,
+            *data_args(cifar_root),
+            "data=cifar10",
+            "data.verify_checksums=false",
+            "logger=csv",
+        ],
+    )
+    train(cfg)
+    losses = read_csv_losses(tmp_path)
+    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(v)).all() for v in losses.values())
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize("loss", ["minimax", "least_squares", "hinge"])
+def test_other_objectives_and_stabilisers_train(
+    tmp_path: Path, mnist_root: Path, loss: str
+) -> None:
+    cfg = make_cfg(
+        tmp_path,
+        [
+            *TINY,
+            *data_args(mnist_root),
+            "logger=csv",
+            f"model.loss={loss}",
+            "model.n_critic=2",
+            "model.instance_noise=0.1",
+            "model.instance_noise_iters=3",
+            "model.label_smoothing=0.1",
+        ],
+    )
+    train(cfg)
+    # n_critic=2: four D steps, two G steps (Adam's step counts), in four iterations
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    opt_g, opt_d = ckpt["optimizer_states"]
+    assert ckpt["iteration"] == 4
+    assert int(opt_g["state"][0]["step"]) == 2 and int(opt_d["state"][0]["step"]) == 4
+    assert all(torch.isfinite(torch.tensor(v[0])) for v in read_csv_losses(tmp_path).values())
+
+
+def test_resume_continues_exactly(tmp_path: Path, mnist_root: Path) -> None:
+    """Stop mid-epoch, resume: the next losses equal those of an uninterrupted run."""
+    common = [*TINY, *data_args(mnist_root), "logger=csv", "trainer.max_epochs=3"]
+    train(make_cfg(tmp_path / "full", [*common, "max_iters=7"]))
+    train(make_cfg(tmp_path / "first", [*common, "max_iters=3"]))  # stops inside epoch 0
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert torch.load(ckpt, weights_only=True)["iteration"] == 3
+    train(make_cfg(tmp_path / "resumed", [*common, "max_iters=7", f"ckpt_path={ckpt}"]))
+
+    full, resumed = read_csv_losses(tmp_path / "full"), read_csv_losses(tmp_path / "resumed")
+    assert len(full) == 7 and len(resumed) == 4  # iterations 4–7, across the epoch boundary
+    for step, losses in resumed.items():
+        assert losses == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
+    assert (
+        torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)[
+            "iteration"
+        ]
+        == 7
+    )
+
+
+class PoisonD(L.Callback):
+    """Makes D's weights NaN before iteration 3, as a diverging run would."""
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if module.iteration == 2:
+            with torch.no_grad():
+                next(module.discriminator.parameters()).fill_(float("nan"))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
+    tmp_path: Path, mnist_root: Path
+) -> None:
+    cfg = make_cfg(
+        tmp_path,
+        [
+            *TINY,
+            *data_args(mnist_root),
+            "logger=csv",
+            "+callbacks.poison._target_=test_train.PoisonD",
+        ],
+    )
+    with pytest.raises(NonFiniteLossError) as err:
+        train(cfg)
+    message = str(err.value)
+    assert "\n" not in message and "NaN" in message and "last.ckpt" in message
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["iteration"] == 2
+    assert all(
+        torch.isfinite(t).all() for t in ckpt["state_dict"].values() if t.is_floating_point()
+    )
+
+
+# --- the command line, as users run it ---
+
+
+def test_cli_missing_data_is_one_line(tmp_path: Path) -> None:
+    result = run_module(
+        "ganlab.train",
+        f"paths.data_dir={tmp_path / 'nowhere'}",
+        "data.mirrors=[http://127.0.0.1:9/]",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "logger=none",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: MNIST not found in") and "paths.data_dir" in last
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("model.no_such_key=1", "no_such_key"),
+        ("model=no_such_model", "no_such_model"),
+        ("+trainer.max_steps=10", "max_iters"),
+    ],
+)
+def test_cli_config_errors_are_one_line(tmp_path: Path, override: str, expected: str) -> None:
+    result = run_module(
+        "ganlab.train", override, "logger=none", f"hydra.run.dir={tmp_path}", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_train_then_resume(tmp_path: Path, mnist_root: Path) -> None:
+    """The quick start, shrunk: train, then resume from last.ckpt into the same W&B run."""
+    args = [*TINY[:-1], *data_args(mnist_root)]  # keep the progress bar, as users see it
+    first = run_module("ganlab.train", *args, f"hydra.run.dir={tmp_path / 'a'}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "wandb sync" in first.stdout + first.stderr
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    second = run_module(
+        "ganlab.train",
+        *args,
+        "trainer.max_epochs=2",
+        f"ckpt_path={ckpt}",
+        f"hydra.run.dir={tmp_path / 'b'}",
+        cwd=tmp_path,
+    )
+    assert second.returncode == 0, second.stderr[-2000:]
+    resumed = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["iteration"] == 8
+    assert resumed["wandb_run_id"] == torch.load(ckpt, weights_only=True)["wandb_run_id"]
+    assert (tmp_path / "b" / "samples" / "iter_0000008.png").is_file()

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -220,3 +225,50 @@ def test_cli_train_then_resume(tmp_path: Path, mnist_root: Path) -> None:
     assert resumed["iteration"] == 8
     assert resumed["wandb_run_id"] == torch.load(ckpt, weights_only=True)["wandb_run_id"]
     assert (tmp_path / "b" / "samples" / "iter_0000008.png").is_file()
+
+
+def test_cli_sigterm_saves_the_current_iteration_and_resumes(
+    tmp_path: Path, mnist_root: Path
+) -> None:
+    """A killed run (SIGTERM) finishes its iteration, saves it, exits 1; resume continues there."""
+    run_dir = tmp_path / "a"
+    args = [
+        *TINY,
+        *data_args(mnist_root),
+        "logger=csv",
+        "trainer.max_epochs=1000",
+        "trainer.limit_train_batches=null",
+        "callbacks.checkpoint.every_n_iters=1000000",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganlab.train", *args, f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    samples = run_dir / "samples"
+    deadline = time.monotonic() + 120
+    while not (samples.exists() and any(samples.glob("*.png"))):  # training is under way
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    error = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "SIGTERM" in error[0] and "ckpt_path=" in error[0]
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    logged = read_csv_losses(run_dir)
+    assert saved["iteration"] >= 2 and saved["iteration"] == max(logged) + 1  # the last one done
+
+    cfg = [
+        *args,
+        "max_iters=" + str(saved["iteration"] + 2),
+        f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+    ]
+    train(make_cfg(tmp_path / "b", cfg))
+    resumed = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["iteration"] == saved["iteration"] + 2

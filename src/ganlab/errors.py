@@ -17,5 +17,9 @@ class ConfigError(GanlabError):
     """A config value that composes but makes no sense."""
 
 
+class Interrupted(GanlabError):
+    """The run was told to stop (SIGTERM) and saved its state at the last finished iteration."""
+
+
 class NonFiniteLossError(GanlabError):
     """A loss became NaN or infinite; training stopped before saving the bad state."""

@@ -12,11 +12,18 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig
 from ganlab.cli import report, run_cli
-from ganlab.errors import CheckpointError, ConfigError, GanlabError, NonFiniteLossError
+from ganlab.errors import (
+    CheckpointError,
+    ConfigError,
+    GanlabError,
+    Interrupted,
+    NonFiniteLossError,
+)
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -79,8 +86,14 @@ def train(cfg: DictConfig) -> float | None:
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
         status = 0
+    except SIGTERMException:
+        last = _last_checkpoint(callbacks)
+        raise Interrupted(
+            f"stopped by SIGTERM after iteration {model.iteration}; state saved in {last}; "
+            f"resume with ckpt_path={last}"
+        ) from None
     except NonFiniteLossError as e:
-        last = next((c.last_path for c in callbacks if isinstance(c, LastCheckpoint)), None)
+        last = _last_checkpoint(callbacks)
         kept = f"; last good checkpoint: {last}" if last and last.exists() else ""
         raise NonFiniteLossError(f"{e}{kept}") from None
     except RuntimeError as e:
@@ -93,6 +106,10 @@ def train(cfg: DictConfig) -> float | None:
     finally:
         _finish_wandb(status)
     return None
+
+
+def _last_checkpoint(callbacks: list[L.Callback]) -> Path | None:
+    return next((c.last_path for c in callbacks if isinstance(c, LastCheckpoint)), None)
 
 
 def _finish_wandb(status: int) -> None:

@@ -17,6 +17,9 @@ def _iteration(module: L.LightningModule) -> int:
 class LastCheckpoint(Checkpoint):
     """``<dirpath>/last.ckpt`` every ``every_n_iters`` iterations, at epoch ends and at a stop.
 
+    A stop includes SIGTERM (``kill``, a scheduler's pre-emption): Lightning lets the current
+    iteration finish, this saves it, and a resumed run continues from exactly that iteration.
+
     The file is replaced atomically, and only after the module confirms its losses are finite, so
     a crash or a NaN never destroys the last good checkpoint. Being a ``Checkpoint``, it runs
     after the other callbacks (an ``IterationBudget`` stop is seen in the same batch).
@@ -30,7 +33,8 @@ class LastCheckpoint(Checkpoint):
         return self.dirpath / "last.ckpt"
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
-        if _iteration(module) % self.every_n_iters == 0 or trainer.should_stop:
+        stopping = trainer.should_stop or trainer.received_sigterm
+        if _iteration(module) % self.every_n_iters == 0 or stopping:
             self.save(trainer, module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:

@@ -193,6 +193,8 @@ def test_cli_missing_data_is_one_line(tmp_path: Path) -> None:
         ("model.no_such_key=1", "no_such_key"),
         ("model=no_such_model", "no_such_model"),
         ("+trainer.max_steps=10", "max_iters"),
+        ("model.loss=wgan", "non_saturating"),
+        ("+model.foo=1", "foo"),
     ],
 )
 def test_cli_config_errors_are_one_line(tmp_path: Path, override: str, expected: str) -> None:

@@ -36,6 +36,16 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
 
 
+def user_error(error: BaseException) -> BaseException | None:
+    """The user-facing error behind ``error`` (hydra.instantiate wraps constructors' errors)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, GanlabError):
+            return cause
+        cause = cause.__cause__
+    return error if isinstance(error, HydraException | OmegaConfBaseException) else None
+
+
 def run_cli(entry: Callable[[], object]) -> None:
     """Run a ``@hydra.main`` function; config and data errors print one line and exit 1.
 
@@ -47,11 +57,9 @@ def run_cli(entry: Callable[[], object]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         entry()
-    except (GanlabError, HydraException, OmegaConfBaseException) as e:
-        if user_wants_traces:
+    except Exception as e:
+        error = user_error(e)
+        if error is None or user_wants_traces:
             raise
-        cause: BaseException = e
-        while not isinstance(cause, GanlabError) and cause.__cause__ is not None:
-            cause = cause.__cause__  # hydra.instantiate wraps errors raised in constructors
-        report(cause if isinstance(cause, GanlabError) else e)
+        report(error)
         sys.exit(1)

@@ -16,11 +16,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig
-from ganlab.cli import report, run_cli
+from ganlab.cli import report, run_cli, user_error
 from ganlab.errors import (
     CheckpointError,
     ConfigError,
-    GanlabError,
     Interrupted,
     NonFiniteLossError,
 )
@@ -125,10 +124,11 @@ def _finish_wandb(status: int) -> None:
 def _hydra_main(cfg: DictConfig) -> float | None:
     try:
         return train(cfg)
-    except GanlabError as e:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # Hydra records the failed job and the sweep goes on
-        report(e)  # a single run: one line, before Hydra's own multi-line report
+    except Exception as e:
+        error = user_error(e)
+        if error is None or HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # a bug keeps its traceback; in a sweep Hydra records the job and goes on
+        report(error)  # a single run: one line, before Hydra's own multi-line report
         sys.exit(1)
 
 

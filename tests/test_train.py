@@ -274,3 +274,12 @@ def test_cli_sigterm_saves_the_current_iteration_and_resumes(
     train(make_cfg(tmp_path / "b", cfg))
     resumed = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["iteration"] == saved["iteration"] + 2
+
+
+def test_tensorboard_logger_and_loader_workers(tmp_path: Path, mnist_root: Path) -> None:
+    cfg = make_cfg(
+        tmp_path, [*TINY, *data_args(mnist_root), "logger=tensorboard", "data.num_workers=2"]
+    )
+    train(cfg)
+    assert list(tmp_path.glob("tensorboard/version_*/events.out.tfevents.*"))
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 4

@@ -1,0 +1,1 @@
+"""LightningDataModules: MNIST, CIFAR-10; safe download and extraction helpers."""

@@ -1,0 +1,128 @@
+"""Shared machinery for datasets small enough to hold in memory as uint8 tensors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
+from torchdata.stateful_dataloader.sampler import RandomSampler
+
+from ganlab.errors import ConfigError
+
+
+class UInt8Images(Dataset):
+    """Images (N, C, H, W) as uint8; a batch is fetched with one indexing operation."""
+
+    def __init__(self, images: Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.images[index]
+
+    def __getitems__(self, indices: list[int]) -> Tensor:
+        return self.images[indices]
+
+
+def _as_batch(batch: Tensor) -> Tensor:
+    return batch  # __getitems__ already returns the stacked batch
+
+
+def to_model_range(images: Tensor) -> Tensor:
+    """uint8 [0, 255] → float [−1, 1], the range of the generator's Tanh."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def fit_images(images: Tensor, image_size: int, channels: int) -> Tensor:
+    """uint8 (N, C, H, W) → uint8 (N, channels, image_size, image_size), resized once up front."""
+    if images.shape[1] == 1 and channels == 3:
+        images = images.expand(-1, 3, -1, -1)
+    elif images.shape[1] != channels:
+        raise ConfigError(
+            f"data.channels={channels}: cannot make {images.shape[1]}-channel images {channels}-channel"
+        )
+    if images.shape[-1] != image_size:
+        out = []
+        for chunk in images.split(4096):  # bounded memory for the float copy
+            resized = F.interpolate(
+                chunk.float(), size=(image_size, image_size), mode="bilinear", antialias=True
+            )
+            out.append(resized.round_().clamp_(0, 255).to(torch.uint8))
+        images = torch.cat(out)
+    return images.contiguous()
+
+
+class InMemoryImageDataModule(L.LightningDataModule):
+    """Base for MNIST and CIFAR-10: train and test splits held as uint8 tensors.
+
+    Batches leave the loader as uint8 and become float in [−1, 1] after the transfer to the device
+    (``on_after_batch_transfer``), so a GPU run copies a quarter of the bytes. The training loader is
+    a ``StatefulDataLoader``: its order is saved in checkpoints, so a resumed run sees the same
+    batches as an uninterrupted one, also from the middle of an epoch.
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        image_size: int = 32,
+        channels: int = 3,
+        pin_memory: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.data_dir, self.batch_size, self.num_workers = data_dir, batch_size, num_workers
+        self.image_size, self.channels, self.seed = image_size, channels, seed
+        self.pin_memory = pin_memory
+        self.train_set: UInt8Images | None = None
+        self.test_set: UInt8Images | None = None
+
+    def load_split(self, train: bool) -> Tensor:
+        """uint8 (N, C, H, W) images of one split, as stored on disk."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set = UInt8Images(fit_images(self.load_split(True), self.image_size, self.channels))
+            self.test_set = UInt8Images(fit_images(self.load_split(False), self.image_size, self.channels))
+
+    def _loader_kwargs(self) -> dict[str, Any]:
+        return dict(
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            collate_fn=_as_batch,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> StatefulDataLoader:
+        assert self.train_set is not None
+        if len(self.train_set) < self.batch_size:
+            raise ConfigError(
+                f"data.batch_size={self.batch_size} exceeds the {len(self.train_set)} training images"
+            )
+        # The sampler's generator draws only permutations (the loader's own draws worker seeds),
+        # so the order of every epoch is fixed by the seed and survives a resume.
+        sampler = RandomSampler(self.train_set, generator=torch.Generator().manual_seed(self.seed))
+        return StatefulDataLoader(
+            self.train_set,
+            sampler=sampler,
+            drop_last=True,  # static shapes; BatchNorm on a 1-image batch is undefined
+            generator=torch.Generator().manual_seed(self.seed + 1),
+            **self._loader_kwargs(),
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        assert self.test_set is not None
+        return DataLoader(self.test_set, shuffle=False, **self._loader_kwargs())
+
+    def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Tensor:
+        return to_model_range(batch)

@@ -15,9 +15,7 @@ MNIST_FILES = {
 }
 
 
-def mnist(
-    root: Path, n_train: int = 256, n_test: int = 64, gz: bool = False, seed: int = 0
-) -> dict:
+def mnist(root: Path, n_train: int = 256, n_test: int = 64, gz: bool = False, seed: int = 0) -> dict:
     """IDX files under ``root/MNIST/raw`` (big-endian headers, as LeCun distributes them)."""
     rng = np.random.default_rng(seed)
     raw = root / "MNIST" / "raw"

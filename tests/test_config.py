@@ -33,9 +33,7 @@ def test_model_data_pairs_instantiate(tmp_path: Path, model: str, data: str) -> 
 
 @pytest.mark.parametrize("trainer", options("trainer"))
 def test_trainer_options_compose(tmp_path: Path, trainer: str) -> None:
-    cfg = make_cfg(
-        tmp_path, [f"trainer={trainer}", "trainer.max_epochs=3", "trainer.limit_train_batches=5"]
-    )
+    cfg = make_cfg(tmp_path, [f"trainer={trainer}", "trainer.max_epochs=3", "trainer.limit_train_batches=5"])
     assert cfg.trainer.max_epochs == 3
     assert cfg.trainer.limit_train_batches == 5
     if cfg.trainer.accelerator in ("cpu", "auto"):

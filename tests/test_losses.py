@@ -52,18 +52,14 @@ def test_minimax_generator_gradient_saturates_where_non_saturating_does_not() ->
 
 
 def test_least_squares_values() -> None:
-    d = 0.5 * mean([(r - 1) ** 2 for r in REAL.tolist()]) + 0.5 * mean(
-        [f**2 for f in FAKE.tolist()]
-    )
+    d = 0.5 * mean([(r - 1) ** 2 for r in REAL.tolist()]) + 0.5 * mean([f**2 for f in FAKE.tolist()])
     assert losses.d_least_squares(REAL, FAKE).item() == pytest.approx(d, rel=1e-6)
-    g = 0.5 * mean([(f - 1) ** 2 for f in FAKE.tolist()])
+    g = mean([(f - 1) ** 2 for f in FAKE.tolist()])
     assert losses.g_least_squares(FAKE).item() == pytest.approx(g, rel=1e-6)
 
 
 def test_hinge_values() -> None:
-    d = mean([max(0.0, 1 - r) for r in REAL.tolist()]) + mean(
-        [max(0.0, 1 + f) for f in FAKE.tolist()]
-    )
+    d = mean([max(0.0, 1 - r) for r in REAL.tolist()]) + mean([max(0.0, 1 + f) for f in FAKE.tolist()])
     assert losses.d_hinge(REAL, FAKE).item() == pytest.approx(d, rel=1e-6)
     assert losses.g_hinge(FAKE).item() == pytest.approx(-mean(FAKE.tolist()), rel=1e-6)
 
@@ -73,3 +69,10 @@ def test_every_config_name_resolves_and_unknown_names_list_the_choices() -> None
         assert losses.get_loss(name) is losses.LOSSES[name]
     with pytest.raises(ConfigError, match=r"model\.loss=wgan.*non_saturating"):
         losses.get_loss("wgan")
+
+
+def test_cycle_and_identity_are_mean_absolute_error() -> None:
+    a = torch.tensor([[0.5, -1.0], [0.0, 1.0]])
+    b = torch.tensor([[0.0, 0.0], [0.0, -1.0]])
+    assert losses.cycle_l1(a, b).item() == pytest.approx((0.5 + 1.0 + 0.0 + 2.0) / 4)
+    assert losses.identity_l1(b, a).item() == pytest.approx((0.5 + 1.0 + 0.0 + 2.0) / 4)

@@ -37,9 +37,7 @@ def test_dcgan_guidelines() -> None:
     g_layers, d_layers = list(g.net), list(d.net)
     assert isinstance(g_layers[-1], nn.Tanh)
     assert all(
-        isinstance(m, nn.ConvTranspose2d)
-        for m in g_layers
-        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
+        isinstance(m, nn.ConvTranspose2d) for m in g_layers if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
     )
     assert any(isinstance(m, nn.ReLU) for m in g_layers)
     # D: strided convs; no BN right after the first conv; LeakyReLU(0.2) everywhere
@@ -53,9 +51,7 @@ def test_dcgan_guidelines() -> None:
 def test_weights_drawn_from_n_0_002() -> None:
     torch.manual_seed(0)
     g = Generator(channels=3, image_size=64)
-    weights = torch.cat(
-        [m.weight.flatten() for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
-    )
+    weights = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, nn.ConvTranspose2d)])
     assert weights.mean().abs() < 1e-3
     assert weights.std().item() == pytest.approx(0.02, rel=0.02)
     bn = torch.cat([m.weight for m in g.modules() if isinstance(m, nn.BatchNorm2d)])

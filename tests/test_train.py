@@ -29,9 +29,7 @@ def wandb_run_file(run_dir: Path) -> Path:
     return run_file
 
 
-def test_dcgan_mnist_run_writes_checkpoint_samples_and_wandb(
-    tmp_path: Path, mnist_root: Path
-) -> None:
+def test_dcgan_mnist_run_writes_checkpoint_samples_and_wandb(tmp_path: Path, mnist_root: Path) -> None:
     cfg = make_cfg(tmp_path, [*TINY, *data_args(mnist_root), "logger=wandb"])
     train(cfg)
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)  # plain containers
@@ -91,9 +89,7 @@ def test_dcgan_cifar10_run(tmp_path: Path, cifar_root: Path) -> None:
 
 
 @pytest.mark.parametrize("loss", ["minimax", "least_squares", "hinge"])
-def test_other_objectives_and_stabilisers_train(
-    tmp_path: Path, mnist_root: Path, loss: str
-) -> None:
+def test_other_objectives_and_stabilisers_train(tmp_path: Path, mnist_root: Path, loss: str) -> None:
     cfg = make_cfg(
         tmp_path,
         [
@@ -129,12 +125,7 @@ def test_resume_continues_exactly(tmp_path: Path, mnist_root: Path) -> None:
     assert len(full) == 7 and len(resumed) == 4  # iterations 4–7, across the epoch boundary
     for step, losses in resumed.items():
         assert losses == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
-    assert (
-        torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)[
-            "iteration"
-        ]
-        == 7
-    )
+    assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 7
 
 
 class PoisonD(L.Callback):
@@ -146,9 +137,7 @@ class PoisonD(L.Callback):
                 next(module.discriminator.parameters()).fill_(float("nan"))
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
-    tmp_path: Path, mnist_root: Path
-) -> None:
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path, mnist_root: Path) -> None:
     cfg = make_cfg(
         tmp_path,
         [
@@ -164,9 +153,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     assert "\n" not in message and "NaN" in message and "last.ckpt" in message
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["iteration"] == 2
-    assert all(
-        torch.isfinite(t).all() for t in ckpt["state_dict"].values() if t.is_floating_point()
-    )
+    assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values() if t.is_floating_point())
 
 
 # --- the command line, as users run it ---
@@ -198,9 +185,7 @@ def test_cli_missing_data_is_one_line(tmp_path: Path) -> None:
     ],
 )
 def test_cli_config_errors_are_one_line(tmp_path: Path, override: str, expected: str) -> None:
-    result = run_module(
-        "ganlab.train", override, "logger=none", f"hydra.run.dir={tmp_path}", cwd=tmp_path
-    )
+    result = run_module("ganlab.train", override, "logger=none", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0]
@@ -229,9 +214,7 @@ def test_cli_train_then_resume(tmp_path: Path, mnist_root: Path) -> None:
     assert (tmp_path / "b" / "samples" / "iter_0000008.png").is_file()
 
 
-def test_cli_sigterm_saves_the_current_iteration_and_resumes(
-    tmp_path: Path, mnist_root: Path
-) -> None:
+def test_cli_sigterm_saves_the_current_iteration_and_resumes(tmp_path: Path, mnist_root: Path) -> None:
     """A killed run (SIGTERM) finishes its iteration, saves it, exits 1; resume continues there."""
     run_dir = tmp_path / "a"
     args = [
@@ -277,9 +260,7 @@ def test_cli_sigterm_saves_the_current_iteration_and_resumes(
 
 
 def test_tensorboard_logger_and_loader_workers(tmp_path: Path, mnist_root: Path) -> None:
-    cfg = make_cfg(
-        tmp_path, [*TINY, *data_args(mnist_root), "logger=tensorboard", "data.num_workers=2"]
-    )
+    cfg = make_cfg(tmp_path, [*TINY, *data_args(mnist_root), "logger=tensorboard", "data.num_workers=2"])
     train(cfg)
     assert list(tmp_path.glob("tensorboard/version_*/events.out.tfevents.*"))
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 4

@@ -37,8 +37,8 @@ def d_least_squares(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tens
 
 
 def g_least_squares(fake: Tensor) -> Tensor:
-    # ½E[(D(G(z)) − 1)²]
-    return 0.5 * ((fake - 1.0) ** 2).mean()
+    # E[(D(G(z)) − 1)²]; no ½, as the official CycleGAN code (it sets the weight against λ_cyc)
+    return ((fake - 1.0) ** 2).mean()
 
 
 def d_hinge(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor:
@@ -49,6 +49,16 @@ def d_hinge(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor:
 def g_hinge(fake: Tensor) -> Tensor:
     # −E[D(G(z))]
     return -fake.mean()
+
+
+def cycle_l1(reconstructed: Tensor, real: Tensor) -> Tensor:
+    # E[‖F(G(x)) − x‖₁]  (Zhu et al. 2017, eq. 2), per pixel
+    return (reconstructed - real).abs().mean()
+
+
+def identity_l1(mapped: Tensor, real: Tensor) -> Tensor:
+    # E[‖G(y) − y‖₁]  (Zhu et al. 2017, §5.2; Taigman et al. 2017): keeps colours when unneeded
+    return (mapped - real).abs().mean()
 
 
 class DiscriminatorLoss(Protocol):

@@ -5,16 +5,16 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError, NonFiniteLossError
+from ganlab.errors import ConfigError
 from ganlab.losses import get_loss
+from ganlab.modules.base import GanModule
 
 
-class DCGAN(L.LightningModule):
+class DCGAN(GanModule):
     """Unconditional GAN with DCGAN networks (Radford et al. 2016).
 
     Code names → paper: ``generator`` G(z), ``discriminator`` D(x) (returns logits; σ(D) is the
@@ -49,7 +49,6 @@ class DCGAN(L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.automatic_optimization = False
         # plain values only (weights_only loading); the run config is logged whole by train.py
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer"], logger=False)
         if n_critic < 1:
@@ -61,10 +60,6 @@ class DCGAN(L.LightningModule):
         self.latent_dim: int = generator.latent_dim
         seeded = torch.Generator().manual_seed(seed)
         self.register_buffer("fixed_z", torch.randn(num_samples, self.latent_dim, generator=seeded))
-        # AND of every loss being finite since the last check; read (a sync) only at a cadence
-        self.register_buffer("finite", torch.tensor(True), persistent=False)
-        self.iteration = 0  # batches trained, the unit of every schedule (not global_step)
-        self._last_finite_check = 0
         self._rng: torch.Generator | None = None
         self._rng_state: Tensor | None = None
 
@@ -81,6 +76,8 @@ class DCGAN(L.LightningModule):
                     rank_zero_warn("checkpoint RNG state is from another device; noise reseeded")
             self._rng_state = None
         return self._rng
+
+    nan_advice = "lower model.lr, model.loss=least_squares or model.label_smoothing=0.1"
 
     def sample_z(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device, generator=self.rng)
@@ -130,7 +127,6 @@ class DCGAN(L.LightningModule):
             "train/d_fake": d_fake.detach().mean(),
             "train/lr_d": opt_d.param_groups[0]["lr"],
         }
-        finite = torch.isfinite(loss_d)
         if update_g:  # G step through the updated D, on the same fake batch
             with self.toggled_optimizer(opt_g):
                 loss_g = self.loss.g(self.discriminator(self.perturb(fake, sigma)))
@@ -139,24 +135,10 @@ class DCGAN(L.LightningModule):
                 opt_g.step()
             metrics["train/loss_g"] = loss_g.detach()
             metrics["train/lr_g"] = opt_g.param_groups[0]["lr"]
-            finite = finite & torch.isfinite(loss_g)
-        self.finite &= finite  # on device: no host sync here
+            self.track_finite(loss_g)
+        self.track_finite(loss_d)  # on device: no host sync here
         self.iteration += 1
         self.log_dict(metrics, on_step=True, on_epoch=False)
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.iteration % self.trainer.log_every_n_steps == 0:
-            self.check_finite()
-
-    def check_finite(self) -> None:
-        """Raise if any loss since the last check was NaN/inf (one host sync)."""
-        if not bool(self.finite):
-            raise NonFiniteLossError(
-                f"a loss became NaN or infinite between iterations {self._last_finite_check} and "
-                f"{self.iteration}; training stopped. Lower model.lr, or try "
-                "model.loss=least_squares or model.label_smoothing=0.1"
-            )
-        self._last_finite_check = self.iteration
 
     def validation_step(self, real: Tensor, batch_idx: int) -> None:
         # D's mean logit on held-out reals; a growing gap to train/d_real means D is memorising
@@ -173,10 +155,9 @@ class DCGAN(L.LightningModule):
             self.generator.train(was_training)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["iteration"] = self.iteration
+        super().on_save_checkpoint(checkpoint)
         checkpoint["rng_state"] = self.rng.get_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.iteration = checkpoint.get("iteration", 0)
-        self._last_finite_check = self.iteration
+        super().on_load_checkpoint(checkpoint)
         self._rng, self._rng_state = None, checkpoint.get("rng_state")

@@ -30,26 +30,20 @@ def pyramid(image_size: int) -> tuple[int, int]:
 class Generator(nn.Module):
     """z (B, latent_dim) → image (B, channels, image_size, image_size) in [−1, 1]."""
 
-    def __init__(
-        self, latent_dim: int = 100, channels: int = 3, image_size: int = 64, ngf: int = 64
-    ) -> None:
+    def __init__(self, latent_dim: int = 100, channels: int = 3, image_size: int = 64, ngf: int = 64) -> None:
         super().__init__()
         self.latent_dim, self.channels, self.image_size = latent_dim, channels, image_size
         base, stages = pyramid(image_size)
         width = ngf * 2 ** (stages - 1)
         # project and reshape: (B, z, 1, 1) → (B, width, base, base)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(
-                latent_dim, width, kernel_size=base, stride=1, padding=0, bias=False
-            ),
+            nn.ConvTranspose2d(latent_dim, width, kernel_size=base, stride=1, padding=0, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
         ]
         for _ in range(stages - 1):  # each stage: (B, w, s, s) → (B, w/2, 2s, 2s)
             layers += [
-                nn.ConvTranspose2d(
-                    width, width // 2, kernel_size=4, stride=2, padding=1, bias=False
-                ),
+                nn.ConvTranspose2d(width, width // 2, kernel_size=4, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(width // 2),
                 nn.ReLU(inplace=True),
             ]

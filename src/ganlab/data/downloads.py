@@ -1,0 +1,91 @@
+"""The official CycleGAN data sets: download, verify, extract — never a half-complete folder."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from ganlab.data.archive import network_timeout, safe_extract
+from ganlab.errors import DataError
+
+# the authors' server, as in the official datasets/download_cyclegan_dataset.sh
+CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
+CYCLEGAN_SETS = (
+    "apple2orange", "summer2winter_yosemite", "horse2zebra", "monet2photo", "cezanne2photo",
+    "ukiyoe2photo", "vangogh2photo", "maps", "cityscapes", "facades", "iphone2dslr_flower",
+    "mini", "mini_pix2pix", "mini_colorization", "ae_photos", "grumpifycat",
+)  # fmt: skip
+# image counts of trainA, trainB, testA, testB where checked against a real copy
+KNOWN_COUNTS = {"horse2zebra": (1067, 1334, 120, 140)}
+SPLITS = ("trainA", "trainB", "testA", "testB")
+
+
+def fetch(url: str, dest: Path) -> None:
+    """Download ``url`` to ``dest`` via a ``.part`` file renamed only when complete."""
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with network_timeout(), urllib.request.urlopen(url) as response, open(part, "wb") as out:
+            expected = response.length
+            written = 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                written += len(chunk)
+        if expected is not None and written != expected:
+            raise DataError(f"download of {url} stopped after {written} of {expected} bytes; run again")
+        part.replace(dest)
+    except (urllib.error.URLError, OSError) as e:
+        raise DataError(f"download of {url} failed ({' '.join(str(e).split())})") from None
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def count_images(folder: Path) -> int:
+    from ganlab.data.unpaired import list_images
+
+    return len(list_images(folder))
+
+
+def verify_archive(archive: Path, name: str) -> None:
+    """A readable zip holding ``<name>/{trainA,trainB,testA,testB}/`` with the known counts."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            bad = zf.testzip()
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DataError(f"{archive} is not a valid zip ({e}); delete it and download again") from None
+    if bad is not None:
+        raise DataError(f"{archive} is damaged (CRC error in {bad}); delete it and download again")
+    missing = [s for s in SPLITS if not any(n.startswith(f"{name}/{s}/") for n in names)]
+    if missing:
+        raise DataError(f"{archive} has no {', '.join(f'{name}/{s}/' for s in missing)}; not {name}")
+
+
+def download_cyclegan(name: str, data_dir: Path, url: str | None = None) -> Path:
+    """``<data_dir>/<name>/`` with the four splits, downloaded and checked if absent."""
+    target = data_dir / name
+    if all((target / s).is_dir() for s in SPLITS):
+        return target
+    if url is None and name not in CYCLEGAN_SETS:
+        raise DataError(
+            f"data.name={name} is not an official CycleGAN set ({', '.join(CYCLEGAN_SETS)}); "
+            "for your own images set data.root=<dir with trainA/ trainB/>"
+        )
+    url = url or CYCLEGAN_URL.format(name=name)
+    archive = data_dir / f"{name}.zip"
+    if not archive.is_file():
+        fetch(url, archive)
+    verify_archive(archive, name)
+    safe_extract(archive, data_dir)  # staged: the folder appears only when complete
+    counts = tuple(count_images(target / s) for s in SPLITS)
+    if name in KNOWN_COUNTS and counts != KNOWN_COUNTS[name]:
+        shutil.rmtree(target)  # ours, just extracted: leave nothing that looks complete
+        raise DataError(
+            f"{target} holds {counts} images in {'/'.join(SPLITS)}, expected {KNOWN_COUNTS[name]}; "
+            f"delete {archive} and {target} and download again"
+        )
+    archive.unlink()
+    return target

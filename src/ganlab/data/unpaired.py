@@ -1,0 +1,299 @@
+"""Unpaired image folders (``trainA/ trainB/ testA/ testB/``), as the official CycleGAN loader."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
+from torchdata.stateful_dataloader import StatefulDataLoader
+from torchdata.stateful_dataloader.sampler import RandomSampler
+from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from ganlab.data.base import to_model_range
+from ganlab.data.downloads import download_cyclegan
+from ganlab.errors import ConfigError, DataError
+
+PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files below ``folder`` (recursive, sorted); other files are ignored."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+
+
+def find_unreadable(paths: list[Path]) -> list[Path]:
+    """Files that PIL cannot decode (checked at a reduced JPEG scale: fast, still catches truncation)."""
+    bad = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.draft("RGB", (64, 64))
+                image.load()
+        except Exception:
+            bad.append(path)
+    return bad
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """RGB PIL image; grayscale, palette and RGBA files are converted (horse2zebra has grayscale)."""
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+class Preprocess:
+    """The official ``--preprocess`` choices, drawn from a given generator (reproducible)."""
+
+    def __init__(self, mode: str, load_size: int, crop_size: int, flip: bool) -> None:
+        if mode not in PREPROCESS:
+            raise ConfigError(f"data.preprocess={mode} is not one of {', '.join(PREPROCESS)}")
+        self.mode, self.load_size, self.crop_size, self.flip = mode, load_size, crop_size, flip
+
+    def _crop(self, image: Tensor, g: torch.Generator) -> Tensor:
+        h, w = image.shape[-2:]
+        if h < self.crop_size or w < self.crop_size:
+            image = TF.resize(image, [max(h, self.crop_size), max(w, self.crop_size)])
+            h, w = image.shape[-2:]
+        top = int(torch.randint(h - self.crop_size + 1, (), generator=g))
+        left = int(torch.randint(w - self.crop_size + 1, (), generator=g))
+        return image[..., top : top + self.crop_size, left : left + self.crop_size]
+
+    def __call__(self, pil: Image.Image, g: torch.Generator) -> Tensor:
+        """PIL image → uint8 (3, H, W)."""
+        image = TF.pil_to_tensor(pil)
+        bicubic = v2.InterpolationMode.BICUBIC
+        if self.mode == "resize_and_crop":
+            image = TF.resize(image, [self.load_size, self.load_size], interpolation=bicubic)
+        elif self.mode.startswith("scale_width"):
+            h, w = image.shape[-2:]
+            height = max(self.crop_size, round(self.load_size * h / w))
+            image = TF.resize(image, [height, self.load_size], interpolation=bicubic)
+        if self.mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
+            image = self._crop(image, g)
+        elif self.mode == "none":  # sides to multiples of 4, as the generator needs
+            h, w = image.shape[-2:]
+            image = TF.resize(
+                image, [max(4, round(h / 4) * 4), max(4, round(w / 4) * 4)], interpolation=bicubic
+            )
+        if self.flip and torch.rand((), generator=g) < 0.5:
+            image = image.flip(-1)
+        return image
+
+
+def _item_seed(seed: int, key: int) -> int:
+    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+class UnpairedImages(Dataset):
+    """Dict of uint8 images ``{"A", "B"}``: A in order, B drawn at random (or in order if serial).
+
+    Indices carry the epoch (``epoch · len + i``, see ``EpochTaggedSampler``), so the B pick, the
+    crop and the flip of every item are a function of (seed, epoch, i): identical after a resume.
+    """
+
+    def __init__(
+        self, paths_a: list[Path], paths_b: list[Path], preprocess: Preprocess, serial: bool, seed: int
+    ) -> None:
+        self.paths_a, self.paths_b, self.preprocess = paths_a, paths_b, preprocess
+        self.serial, self.seed = serial, seed
+
+    def __len__(self) -> int:
+        return max(len(self.paths_a), len(self.paths_b))
+
+    def __getitem__(self, tagged: int) -> dict[str, Tensor]:
+        i = tagged % len(self)
+        g = torch.Generator().manual_seed(_item_seed(self.seed, tagged))
+        j = i if self.serial else int(torch.randint(len(self.paths_b), (), generator=g))
+        a = self.preprocess(load_rgb(self.paths_a[i % len(self.paths_a)]), g)
+        b = self.preprocess(load_rgb(self.paths_b[j % len(self.paths_b)]), g)
+        return {"A": a, "B": b}
+
+
+class _TaggedIterator:
+    def __init__(self, inner: Any, offset: int) -> None:
+        self.inner, self.offset = inner, offset
+
+    def __iter__(self) -> _TaggedIterator:
+        return self
+
+    def __next__(self) -> int:
+        return next(self.inner) + self.offset
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"inner": self.inner.state_dict(), "offset": self.offset}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state["inner"])
+        self.offset = state["offset"]
+
+
+class EpochTaggedSampler(Sampler[int]):
+    """A resumable random (or sequential) order whose indices are tagged with the epoch."""
+
+    def __init__(self, n: int, shuffle: bool, seed: int) -> None:
+        self.n, self.shuffle, self.epoch = n, shuffle, 0
+        self.inner = RandomSampler(range(n), generator=torch.Generator().manual_seed(seed))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> _TaggedIterator:
+        order = iter(self.inner) if self.shuffle else _Range(self.n)
+        return _TaggedIterator(order, self.epoch * self.n)
+
+
+class _Range:
+    def __init__(self, n: int) -> None:
+        self.n, self.i = n, 0
+
+    def __next__(self) -> int:
+        if self.i >= self.n:
+            raise StopIteration
+        self.i += 1
+        return self.i - 1
+
+    def state_dict(self) -> dict[str, int]:
+        return {"i": self.i}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.i = state["i"]
+
+
+class UnpairedDataModule(L.LightningDataModule):
+    """``trainA/ trainB/`` (+ ``testA/ testB/`` for panels) under ``root``, or an official set.
+
+    Args:
+        root: a folder with trainA/ and trainB/; None uses ``<data_dir>/<name>``.
+        name: an official CycleGAN set, downloaded into ``data_dir`` when absent.
+        preprocess: resize_and_crop (load_size → random crop_size), crop, scale_width,
+            scale_width_and_crop, none.
+        serial_batches: pair A[i] with B[i] instead of a random B.
+        skip_corrupt: drop unreadable images with one warning instead of stopping.
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        root: str | None = None,
+        name: str | None = "horse2zebra",
+        url: str | None = None,
+        download: bool = True,
+        preprocess: str = "resize_and_crop",
+        load_size: int = 286,
+        crop_size: int = 256,
+        flip: bool = True,
+        serial_batches: bool = False,
+        skip_corrupt: bool = False,
+        batch_size: int = 1,
+        num_workers: int = 4,
+        channels: int = 3,
+        image_size: int = 256,
+        num_panels: int = 4,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if channels != 3:
+            raise ConfigError(f"data.channels={channels}: unpaired folders are read as RGB (3)")
+        self.data_dir, self.root, self.name, self.url = Path(data_dir), root, name, url
+        self.download, self.serial_batches, self.skip_corrupt = download, serial_batches, skip_corrupt
+        self.preprocess = Preprocess(preprocess, load_size, crop_size, flip)
+        self.batch_size, self.num_workers, self.num_panels, self.seed = (
+            batch_size,
+            num_workers,
+            num_panels,
+            seed,
+        )
+        self.train_set: UnpairedImages | None = None
+        self.paths: dict[str, list[Path]] = {}
+
+    @property
+    def folder(self) -> Path:
+        if self.root is not None:
+            return Path(self.root)
+        if self.name is None:
+            raise ConfigError("set data.root=<dir with trainA/ trainB/> or data.name=<official set>")
+        return self.data_dir / self.name
+
+    def prepare_data(self) -> None:
+        if self.root is None and self.download:
+            download_cyclegan(self.folder.name, self.data_dir, self.url)
+
+    def _domain(self, split: str, required: bool) -> list[Path]:
+        folder = self.folder / split
+        if not self.folder.is_dir():
+            raise DataError(
+                f"data.root={self.folder} does not exist; expected a folder with trainA/, trainB/"
+            )
+        if not folder.is_dir():
+            if not required:
+                return []
+            raise DataError(f"{self.folder} has no {split}/ folder; expected trainA/, trainB/ with images")
+        paths = list_images(folder)
+        if required and not paths:
+            raise DataError(f"{folder} holds no images ({', '.join(sorted(IMG_EXTENSIONS))})")
+        bad = find_unreadable(paths)
+        if bad and not self.skip_corrupt:
+            raise DataError(
+                f"{len(bad)} unreadable image(s) in {folder}: {', '.join(p.name for p in bad[:10])}"
+                f"{' ...' if len(bad) > 10 else ''}; delete them or set data.skip_corrupt=true"
+            )
+        if bad:
+            warnings.warn(
+                f"skipping {len(bad)} unreadable image(s) in {folder}: {', '.join(p.name for p in bad)}",
+                stacklevel=2,
+            )
+            paths = [p for p in paths if p not in set(bad)]
+            if required and not paths:
+                raise DataError(f"{folder} holds no readable images")
+        return paths
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        for split in ("trainA", "trainB"):
+            self.paths[split] = self._domain(split, required=True)
+        for split in ("testA", "testB"):
+            self.paths[split] = self._domain(split, required=False)
+        self.train_set = UnpairedImages(
+            self.paths["trainA"], self.paths["trainB"], self.preprocess, self.serial_batches, self.seed
+        )
+
+    def train_dataloader(self) -> StatefulDataLoader:
+        assert self.train_set is not None
+        sampler = EpochTaggedSampler(len(self.train_set), shuffle=not self.serial_batches, seed=self.seed)
+        return StatefulDataLoader(
+            self.train_set,
+            sampler=sampler,
+            batch_size=self.batch_size,
+            drop_last=True,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            generator=torch.Generator().manual_seed(self.seed + 1),
+        )
+
+    def panel_images(self) -> dict[str, Tensor]:
+        """Fixed uint8 images per domain for translation panels: the first test (else train) images."""
+        size = self.preprocess.crop_size
+        center = Preprocess("resize_and_crop", size, size, flip=False)  # whole image, crop_size²
+        g = torch.Generator().manual_seed(0)
+        out = {}
+        for domain in ("A", "B"):
+            paths = self.paths.get(f"test{domain}") or self.paths[f"train{domain}"]
+            out[domain] = torch.stack([center(load_rgb(p), g) for p in paths[: self.num_panels]])
+        return out
+
+    def on_after_batch_transfer(self, batch: dict[str, Tensor], dataloader_idx: int) -> dict[str, Tensor]:
+        return {k: to_model_range(v) for k, v in batch.items()}

@@ -1,0 +1,52 @@
+"""What every ganlab GAN module shares: the iteration counter and the NaN guard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from ganlab.errors import NonFiniteLossError
+
+
+class GanModule(L.LightningModule):
+    """Manual optimization, an iteration counter (batches, not ``global_step``), a NaN guard.
+
+    Losses are AND-ed into a device flag every step (no host sync) and the flag is read at the
+    logging cadence and before every checkpoint, so a NaN stops the run without ever being saved.
+    """
+
+    nan_advice = "lower model.lr"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.register_buffer("finite", torch.tensor(True), persistent=False)
+        self.iteration = 0  # batches trained, the unit of every schedule
+        self._last_finite_check = 0
+
+    def track_finite(self, *losses: Tensor) -> None:
+        for loss in losses:
+            self.finite &= torch.isfinite(loss)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.iteration % self.trainer.log_every_n_steps == 0:
+            self.check_finite()
+
+    def check_finite(self) -> None:
+        """Raise if any loss since the last check was NaN/inf (one host sync)."""
+        if not bool(self.finite):
+            raise NonFiniteLossError(
+                f"a loss became NaN or infinite between iterations {self._last_finite_check} and "
+                f"{self.iteration}; training stopped. Try: {self.nan_advice}"
+            )
+        self._last_finite_check = self.iteration
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["iteration"] = self.iteration
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.iteration = checkpoint.get("iteration", 0)
+        self._last_finite_check = self.iteration

@@ -1,0 +1,150 @@
+"""CycleGAN: two generators and two discriminators trained by manual optimization."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from ganlab.errors import ConfigError
+from ganlab.losses import cycle_l1, get_loss, identity_l1
+from ganlab.modules.base import GanModule
+from ganlab.modules.pool import ImagePool
+
+
+def linear_decay(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:
+    """LR factor: 1 for ``n_epochs`` epochs, then linearly towards 0 over ``n_epochs_decay``."""
+    # the official lambda_rule with epoch_count=1: 1 − max(0, e + 1 − n) / (n_decay + 1)
+    return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+
+
+class CycleGAN(GanModule):
+    """Unpaired image-to-image translation (Zhu, Park, Isola & Efros 2017).
+
+    Code names follow the official code; the paper's symbols:
+    ``g_a`` = G: A→B (X→Y), ``g_b`` = F: B→A, ``d_a`` = D_Y (judges domain B: b vs G(a)),
+    ``d_b`` = D_X (judges domain A: a vs F(b)). With λ_A, λ_B = ``lambda_a``, ``lambda_b``:
+
+        L = L_GAN(G, D_Y) + L_GAN(F, D_X)
+            + λ_A ‖F(G(a)) − a‖₁ + λ_B ‖G(F(b)) − b‖₁                 (cycle, eq. 2)
+            + λ_idt (λ_B ‖G(b) − b‖₁ + λ_A ‖F(a) − a‖₁)               (identity, §5.2)
+
+    L_GAN is least squares by default (``model.loss``). One iteration: translate both ways, a step
+    of the generators (one optimizer over G and F), then a step of the discriminators (one
+    optimizer over D_X and D_Y) on fakes drawn from an image pool of 50 per discriminator.
+    """
+
+    def __init__(
+        self,
+        generator: Callable[[], nn.Module],
+        discriminator: Callable[[], nn.Module],
+        optimizer: partial[torch.optim.Optimizer],
+        lr: float = 2e-4,
+        loss: str = "least_squares",
+        lambda_a: float = 10.0,
+        lambda_b: float = 10.0,
+        lambda_identity: float = 0.5,
+        pool_size: int = 50,
+        n_epochs: int = 100,
+        n_epochs_decay: int = 100,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer"], logger=False)
+        if pool_size < 0 or lambda_identity < 0:
+            raise ConfigError("model.pool_size and model.lambda_identity must be ≥ 0 (0 disables)")
+        self.g_a, self.g_b = generator(), generator()
+        self.d_a, self.d_b = discriminator(), discriminator()
+        self.optimizer = optimizer
+        self.loss = get_loss(loss)
+        self.pool_a = ImagePool(pool_size, seed=seed * 2 + 1)  # fake B images, for d_a
+        self.pool_b = ImagePool(pool_size, seed=seed * 2 + 2)  # fake A images, for d_b
+
+    @property
+    def default_max_epochs(self) -> int:
+        return self.hparams.n_epochs + self.hparams.n_epochs_decay
+
+    def forward(self, a: Tensor) -> Tensor:
+        return self.g_a(a)
+
+    def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[LambdaLR]]:
+        gens = [*self.g_a.parameters(), *self.g_b.parameters()]
+        discs = [*self.d_a.parameters(), *self.d_b.parameters()]
+        opt_g = self.optimizer(gens, lr=self.hparams.lr)
+        opt_d = self.optimizer(discs, lr=self.hparams.lr)
+        rule = partial(
+            linear_decay, n_epochs=self.hparams.n_epochs, n_epochs_decay=self.hparams.n_epochs_decay
+        )
+        return [opt_g, opt_d], [LambdaLR(opt_g, rule), LambdaLR(opt_d, rule)]
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        hp = self.hparams
+        real_a, real_b = batch["A"], batch["B"]
+        fake_b = self.g_a(real_a)  # G(a)
+        rec_a = self.g_b(fake_b)  # F(G(a))
+        fake_a = self.g_b(real_b)  # F(b)
+        rec_b = self.g_a(fake_a)  # G(F(b))
+
+        with self.toggled_optimizer(opt_g):  # D_X, D_Y frozen
+            losses = {
+                "loss_g_a": self.loss.g(self.d_a(fake_b)),
+                "loss_g_b": self.loss.g(self.d_b(fake_a)),
+                "loss_cycle_a": hp.lambda_a * cycle_l1(rec_a, real_a),
+                "loss_cycle_b": hp.lambda_b * cycle_l1(rec_b, real_b),
+            }
+            if hp.lambda_identity > 0:
+                losses["loss_idt_a"] = (
+                    hp.lambda_b * hp.lambda_identity * identity_l1(self.g_a(real_b), real_b)
+                )
+                losses["loss_idt_b"] = (
+                    hp.lambda_a * hp.lambda_identity * identity_l1(self.g_b(real_a), real_a)
+                )
+            loss_g = sum(losses.values())
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            opt_g.step()
+
+        with self.toggled_optimizer(opt_d):
+            losses["loss_d_a"] = self.loss.d(self.d_a(real_b), self.d_a(self.pool_a.query(fake_b)))
+            losses["loss_d_b"] = self.loss.d(self.d_b(real_a), self.d_b(self.pool_b.query(fake_a)))
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(losses["loss_d_a"] + losses["loss_d_b"])
+            opt_d.step()
+
+        self.track_finite(loss_g, losses["loss_d_a"], losses["loss_d_b"])
+        self.iteration += 1
+        metrics = {f"train/{k}": v.detach() for k, v in losses.items()}
+        metrics["train/loss_g"] = loss_g.detach()
+        metrics["train/lr"] = opt_g.param_groups[0]["lr"]
+        self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=real_a.shape[0])
+
+    def on_train_epoch_end(self) -> None:
+        for scheduler in self.lr_schedulers():
+            scheduler.step()  # manual optimization: Lightning never steps schedulers for us
+
+    @torch.no_grad()
+    def translate(self, images: Tensor, direction: str = "AtoB") -> tuple[Tensor, Tensor]:
+        """(translated, reconstructed) for images in [−1, 1]."""
+        there, back = (self.g_a, self.g_b) if direction == "AtoB" else (self.g_b, self.g_a)
+        translated = there(images.to(self.device))
+        return translated, back(translated)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["image_pools"] = {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        pools = checkpoint.get("image_pools")
+        if pools is not None:
+            self.pool_a.load_state_dict(pools["a"])
+            self.pool_b.load_state_dict(pools["b"])
+
+    def on_fit_start(self) -> None:
+        self.pool_a.to(self.device)
+        self.pool_b.to(self.device)

@@ -36,8 +36,8 @@ def test_dcgan_mnist_run_writes_checkpoint_samples_and_wandb(tmp_path: Path, mni
     assert ckpt["iteration"] == 4
     assert ckpt["ganlab_config"]["model"]["loss"] == "non_saturating"
     assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == [
-        "iter_0000002.png",
-        "iter_0000004.png",
+        "fixed_noise_0000002.png",
+        "fixed_noise_0000004.png",
     ]
     run_file = wandb_run_file(tmp_path)
     assert ckpt["wandb_run_id"] in run_file.name
@@ -211,7 +211,7 @@ def test_cli_train_then_resume(tmp_path: Path, mnist_root: Path) -> None:
     resumed = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["iteration"] == 8
     assert resumed["wandb_run_id"] == torch.load(ckpt, weights_only=True)["wandb_run_id"]
-    assert (tmp_path / "b" / "samples" / "iter_0000008.png").is_file()
+    assert (tmp_path / "b" / "samples" / "fixed_noise_0000008.png").is_file()
 
 
 def test_cli_sigterm_saves_the_current_iteration_and_resumes(tmp_path: Path, mnist_root: Path) -> None:

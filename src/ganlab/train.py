@@ -78,7 +78,10 @@ def train(cfg: DictConfig) -> float | None:
     model = instantiate(cfg.model)
     callbacks = build_callbacks(cfg, config)
     loggers = build_loggers(cfg, resume)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    budget = {}
+    if cfg.trainer.get("max_epochs") is None:  # the model's own budget (CycleGAN: 100 + 100)
+        budget["max_epochs"] = getattr(model, "default_max_epochs", 25)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **budget)
     for logger in loggers:
         logger.log_hyperparams(config)
     status = 1

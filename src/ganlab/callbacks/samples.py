@@ -1,4 +1,4 @@
-"""Fixed-noise sample grids: PNG under the run directory and an image in W&B / TensorBoard."""
+"""Preview images (DCGAN sample grids, CycleGAN translation panels): PNG and W&B / TensorBoard."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ from torchvision.utils import make_grid, save_image
 
 
 class SampleGrid(L.Callback):
-    """Every ``every_n_iters`` iterations and at the end: G(fixed_z) as a grid."""
+    """Every ``every_n_iters`` iterations and at the end, the module's ``preview()`` as grids.
 
-    def __init__(self, dirpath: str, every_n_iters: int = 500, nrow: int = 8) -> None:
-        self.dirpath, self.every_n_iters, self.nrow = Path(dirpath), every_n_iters, nrow
+    ``preview()`` returns ``{name: (images in [−1, 1], images per row)}``; each becomes
+    ``<dirpath>/<name>_<iteration>.png`` and the image ``samples/<name>`` in W&B or TensorBoard.
+    """
+
+    def __init__(self, dirpath: str, every_n_iters: int = 500) -> None:
+        self.dirpath, self.every_n_iters = Path(dirpath), every_n_iters
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
         if module.iteration % self.every_n_iters == 0:
@@ -26,18 +30,18 @@ class SampleGrid(L.Callback):
             self.write(trainer, module)
 
     def write(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        # every rank runs G (eval mode: no BatchNorm collectives), rank 0 writes
-        images = module.sample().float().add(1.0).div(2.0).clamp(0.0, 1.0)  # [−1, 1] → [0, 1]
-        self._publish(trainer, module.iteration, images)
+        # every rank runs the networks (eval mode: no collectives), rank 0 writes
+        for name, (images, nrow) in module.preview().items():
+            grid = make_grid(images.float().add(1.0).div(2.0).clamp(0.0, 1.0).cpu(), nrow=nrow, padding=2)
+            self._publish(trainer, name, module.iteration, grid)
 
     @rank_zero_only
-    def _publish(self, trainer: L.Trainer, iteration: int, images: torch.Tensor) -> None:
-        grid = make_grid(images.cpu(), nrow=self.nrow, padding=2)
+    def _publish(self, trainer: L.Trainer, name: str, iteration: int, grid: torch.Tensor) -> None:
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        save_image(grid, self.dirpath / f"iter_{iteration:07d}.png")
+        save_image(grid, self.dirpath / f"{name}_{iteration:07d}.png")
         for logger in trainer.loggers:
             kind = type(logger).__name__
             if kind == "WandbLogger":
-                logger.log_image("samples/fixed_noise", images=[grid], step=iteration)
+                logger.log_image(f"samples/{name}", images=[grid], step=iteration)
             elif kind == "TensorBoardLogger":
-                logger.experiment.add_image("samples/fixed_noise", grid, global_step=iteration)
+                logger.experiment.add_image(f"samples/{name}", grid, global_step=iteration)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from ganlab.data.base import to_model_range
 from ganlab.errors import ConfigError
 from ganlab.losses import cycle_l1, get_loss, identity_l1
 from ganlab.modules.base import GanModule
@@ -134,6 +135,29 @@ class CycleGAN(GanModule):
         translated = there(images.to(self.device))
         return translated, back(translated)
 
+    def on_fit_start(self) -> None:
+        self.pool_a.to(self.device)
+        self.pool_b.to(self.device)
+        panels = getattr(self.trainer.datamodule, "panel_images", None)
+        if panels is not None:  # fixed images for the preview panels, as model-range floats
+            for domain, images in panels().items():
+                self.register_buffer(f"panel_{domain.lower()}", to_model_range(images), persistent=False)
+
+    def preview(self) -> dict[str, tuple[Tensor, int]]:
+        """Per direction, rows of real | translated | reconstructed on fixed test images."""
+        out = {}
+        for name, source, direction in (("a2b", "panel_a", "AtoB"), ("b2a", "panel_b", "BtoA")):
+            real = getattr(self, source, None)
+            if real is None:
+                continue
+            was_training = self.training
+            self.eval()
+            translated, reconstructed = self.translate(real, direction)
+            self.train(was_training)
+            rows = torch.stack([real, translated, reconstructed], dim=1)  # (N, 3, C, H, W)
+            out[name] = (rows.flatten(0, 1), 3)
+        return out
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint["image_pools"] = {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()}
@@ -144,7 +168,3 @@ class CycleGAN(GanModule):
         if pools is not None:
             self.pool_a.load_state_dict(pools["a"])
             self.pool_b.load_state_dict(pools["b"])
-
-    def on_fit_start(self) -> None:
-        self.pool_a.to(self.device)
-        self.pool_b.to(self.device)

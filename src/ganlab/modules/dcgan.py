@@ -77,6 +77,7 @@ class DCGAN(GanModule):
             self._rng_state = None
         return self._rng
 
+    default_max_epochs = 25  # pytorch/examples dcgan's budget, used when trainer.max_epochs is null
     nan_advice = "lower model.lr, model.loss=least_squares or model.label_smoothing=0.1"
 
     def sample_z(self, n: int) -> Tensor:
@@ -143,6 +144,10 @@ class DCGAN(GanModule):
     def validation_step(self, real: Tensor, batch_idx: int) -> None:
         # D's mean logit on held-out reals; a growing gap to train/d_real means D is memorising
         self.log("val/d_real", self.discriminator(real).mean(), on_epoch=True)
+
+    def preview(self) -> dict[str, tuple[Tensor, int]]:
+        """The fixed-noise grid, 8 per row."""
+        return {"fixed_noise": (self.sample(), 8)}
 
     @torch.no_grad()
     def sample(self, z: Tensor | None = None) -> Tensor:

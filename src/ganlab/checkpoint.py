@@ -1,0 +1,44 @@
+"""Reading ganlab checkpoints safely: ``weights_only`` loading, networks rebuilt from the stored config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from ganlab.errors import CheckpointError
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's contents (tensors and plain containers only: never executes code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt={path} does not exist; give the path of a checkpoints/last.ckpt")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"ckpt={path} cannot be read ({' '.join(str(e).split())})") from None
+    if "ganlab_config" not in ckpt:
+        raise CheckpointError(f"ckpt={path} has no ganlab config; was it written by ganlab.train?")
+    return ckpt
+
+
+def build_network(ckpt: dict[str, Any], key: str, prefix: str) -> nn.Module:
+    """The network ``model.<key>`` of the checkpoint's config, with the weights under ``prefix``."""
+    conf = dict(ckpt["ganlab_config"]["model"][key])
+    target = str(conf.get("_target_", ""))
+    if not target.startswith("ganlab.nets."):  # a checkpoint must not choose what code runs
+        raise CheckpointError(f"checkpoint network target {target!r} is not a ganlab network; refusing")
+    net = instantiate(conf)
+    net = net() if not isinstance(net, nn.Module) else net  # _partial_ configs (CycleGAN's pairs)
+    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def model_kind(ckpt: dict[str, Any]) -> str:
+    """'CycleGAN', 'DCGAN', ...: the module class of the run."""
+    return str(ckpt["ganlab_config"]["model"]["_target_"]).rsplit(".", 1)[-1]

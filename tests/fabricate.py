@@ -95,3 +95,29 @@ def wandb_keys(run_file: Path, kind: str) -> set[str]:
             items = record.history.item if kind == "history" else record.config.update
             keys |= {item.key or "/".join(item.nested_key) for item in items}
     return keys
+
+
+def unpaired_folder(root: Path, size: int = 40, seed: int = 0) -> Path:
+    """trainA/ trainB/ testA/ testB/ of small images: PNG, JPEG, one grayscale, one RGBA,
+    one non-image file and one corrupt JPEG in trainA."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+
+    def image(mode: str = "RGB") -> Image.Image:
+        channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+        pixels = rng.integers(0, 256, size=(size, size, channels), dtype=np.uint8)
+        return Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode)
+
+    counts = {"trainA": 4, "trainB": 5, "testA": 2, "testB": 3}
+    for split, n in counts.items():
+        folder = root / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            ext = "jpg" if i % 2 else "png"
+            image().save(folder / f"{split}_{i}.{ext}")
+    image("L").save(root / "trainA" / "gray.png")
+    image("RGBA").save(root / "trainA" / "rgba.png")
+    (root / "trainA" / "notes.txt").write_text("not an image")
+    (root / "trainA" / "zz_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    return root

@@ -8,8 +8,11 @@ from hydra.utils import instantiate
 
 from conftest import make_cfg
 from ganlab.data.base import InMemoryImageDataModule
+from ganlab.errors import ConfigError
+from ganlab.modules.base import GanModule
+from ganlab.modules.cyclegan import CycleGAN
 from ganlab.modules.dcgan import DCGAN
-from ganlab.train import build_callbacks, build_loggers
+from ganlab.train import build_callbacks, build_loggers, check_pairing
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -18,17 +21,30 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+PAIRS = [("dcgan", d) for d in ("mnist", "cifar10")] + [
+    ("cyclegan", d) for d in ("horse2zebra", "unpaired_folder")
+]
+
+
 @pytest.mark.parametrize("data", options("data"))
 @pytest.mark.parametrize("model", options("model"))
-def test_model_data_pairs_instantiate(tmp_path: Path, model: str, data: str) -> None:
+def test_model_data_pairs_instantiate_or_are_refused(tmp_path: Path, model: str, data: str) -> None:
     cfg = make_cfg(tmp_path, [f"model={model}", f"data={data}"])
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)
-    assert isinstance(datamodule, InMemoryImageDataModule)
-    assert isinstance(module, DCGAN)
-    # the networks take their shape from the data
-    assert module.generator.image_size == cfg.data.image_size == datamodule.image_size
-    assert module.discriminator.channels == cfg.data.channels
+    assert isinstance(module, GanModule)
+    if (model, data) not in PAIRS:
+        with pytest.raises(ConfigError, match="trains on"):
+            check_pairing(module, datamodule, cfg)
+        return
+    check_pairing(module, datamodule, cfg)
+    if isinstance(module, DCGAN):  # the networks take their shape from the data
+        assert isinstance(datamodule, InMemoryImageDataModule)
+        assert module.generator.image_size == cfg.data.image_size == datamodule.image_size
+        assert module.discriminator.channels == cfg.data.channels
+    else:
+        assert isinstance(module, CycleGAN) and module.g_a is not module.g_b
+        assert datamodule.preprocess.crop_size == cfg.data.image_size == 256
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))

@@ -68,6 +68,21 @@ def _check(cfg: DictConfig) -> None:
         )
 
 
+def check_pairing(model: L.LightningModule, datamodule: L.LightningDataModule, cfg: DictConfig) -> None:
+    """A model trains on the kind of batch its data module makes (DCGAN: images; CycleGAN: A/B pairs)."""
+    wanted, given = getattr(model, "batch_kind", None), getattr(datamodule, "batch_kind", None)
+    if wanted != given:
+        model_name, data_name = type(model).__name__, type(datamodule).__name__
+        hint = (
+            "data=horse2zebra or data=unpaired_folder"
+            if wanted == "unpaired"
+            else "data=mnist or data=cifar10"
+        )
+        raise ConfigError(
+            f"{model_name} trains on {wanted} data but {data_name} provides {given}; use {hint}"
+        )
+
+
 def train(cfg: DictConfig) -> float | None:
     """Compose → instantiate → fit. Returns the monitored metric, for sweepers."""
     _check(cfg)
@@ -76,6 +91,7 @@ def train(cfg: DictConfig) -> float | None:
     config = OmegaConf.to_container(cfg, resolve=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    check_pairing(model, datamodule, cfg)
     callbacks = build_callbacks(cfg, config)
     loggers = build_loggers(cfg, resume)
     budget = {}

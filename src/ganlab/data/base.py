@@ -68,6 +68,8 @@ class InMemoryImageDataModule(L.LightningDataModule):
     batches as an uninterrupted one, also from the middle of an epoch.
     """
 
+    batch_kind = "images"  # batches are image tensors (see GanModule.batch_kind)
+
     def __init__(
         self,
         data_dir: str,

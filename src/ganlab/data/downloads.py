@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import shutil
 import urllib.error
 import urllib.request
@@ -37,7 +38,7 @@ def fetch(url: str, dest: Path) -> None:
         if expected is not None and written != expected:
             raise DataError(f"download of {url} stopped after {written} of {expected} bytes; run again")
         part.replace(dest)
-    except (urllib.error.URLError, OSError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         raise DataError(f"download of {url} failed ({' '.join(str(e).split())})") from None
     finally:
         part.unlink(missing_ok=True)

@@ -183,6 +183,8 @@ class UnpairedDataModule(L.LightningDataModule):
         skip_corrupt: drop unreadable images with one warning instead of stopping.
     """
 
+    batch_kind = "unpaired"  # batches are {"A": images, "B": images}
+
     def __init__(
         self,
         data_dir: str,

@@ -19,6 +19,7 @@ class GanModule(L.LightningModule):
     """
 
     nan_advice = "lower model.lr"
+    batch_kind = "images"  # what the data module must provide: "images" or "unpaired"
 
     def __init__(self) -> None:
         super().__init__()

@@ -65,6 +65,8 @@ class CycleGAN(GanModule):
         self.pool_a = ImagePool(pool_size, seed=seed * 2 + 1)  # fake B images, for d_a
         self.pool_b = ImagePool(pool_size, seed=seed * 2 + 2)  # fake A images, for d_b
 
+    batch_kind = "unpaired"
+
     @property
     def default_max_epochs(self) -> int:
         return self.hparams.n_epochs + self.hparams.n_epochs_decay

@@ -43,6 +43,7 @@ TINY = [
     "callbacks.checkpoint.every_n_iters=2",
     "callbacks.samples.every_n_iters=2",
     "~callbacks.progress_bar",
+    "metrics=none",
 ]
 
 

@@ -121,3 +121,26 @@ def unpaired_folder(root: Path, size: int = 40, seed: int = 0) -> Path:
     (root / "trainA" / "notes.txt").write_text("not an image")
     (root / "trainA" / "zz_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
     return root
+
+
+def inception_weights(path: Path, seed: int = 0) -> Path:
+    """A weights file for torch-fidelity's Inception with the real shapes and random values
+    (the real file cannot be downloaded on these machines)."""
+    import torch
+    from torch_fidelity import feature_extractor_inceptionv3 as fe
+
+    if path.is_file():
+        return path
+    torch.manual_seed(seed)
+    original_load = fe.FeatureExtractorInceptionV3.load_state_dict
+    original_fetch = fe.load_state_dict_from_url
+    fe.FeatureExtractorInceptionV3.load_state_dict = lambda self, state: None  # keep the random init
+    fe.load_state_dict_from_url = lambda *args, **kwargs: {}
+    try:
+        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    finally:
+        fe.FeatureExtractorInceptionV3.load_state_dict = original_load
+        fe.load_state_dict_from_url = original_fetch
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path

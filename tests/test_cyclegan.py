@@ -283,6 +283,7 @@ TINY_CYCLE = [
     "callbacks.samples.every_n_iters=3",
     "~callbacks.progress_bar",
     "logger=csv",
+    "metrics=none",
 ]
 
 

@@ -26,12 +26,28 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+SAFE_TARGETS = ("ganlab.nets.", "ganlab.modules.", "ganlab.data.", "torch.optim.")
+
+
+def check_targets(conf: Any, where: str = "checkpoint config") -> None:
+    """Refuse a stored config whose ``_target_`` names code outside ganlab (and torch.optim)."""
+    if isinstance(conf, dict):
+        target = conf.get("_target_")
+        if target is not None and not str(target).startswith(SAFE_TARGETS):
+            raise CheckpointError(
+                f"{where} names {target!r}, which is not a ganlab class; refusing to build it"
+            )
+        for value in conf.values():
+            check_targets(value, where)
+    elif isinstance(conf, list):
+        for value in conf:
+            check_targets(value, where)
+
+
 def build_network(ckpt: dict[str, Any], key: str, prefix: str) -> nn.Module:
     """The network ``model.<key>`` of the checkpoint's config, with the weights under ``prefix``."""
     conf = dict(ckpt["ganlab_config"]["model"][key])
-    target = str(conf.get("_target_", ""))
-    if not target.startswith("ganlab.nets."):  # a checkpoint must not choose what code runs
-        raise CheckpointError(f"checkpoint network target {target!r} is not a ganlab network; refusing")
+    check_targets(conf)  # a checkpoint must not choose what code runs
     net = instantiate(conf)
     net = net() if not isinstance(net, nn.Module) else net  # _partial_ configs (CycleGAN's pairs)
     state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}

@@ -23,6 +23,7 @@ from ganlab.errors import (
     Interrupted,
     NonFiniteLossError,
 )
+from ganlab.metrics.callback import FIDCallback
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -54,6 +55,8 @@ def build_loggers(cfg: DictConfig, resume: dict[str, Any]) -> list[Any]:
 
 def build_callbacks(cfg: DictConfig, config: dict[str, Any]) -> list[L.Callback]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    if cfg.get("metrics"):
+        callbacks.append(instantiate(cfg.metrics))
     callbacks.append(RunConfig(config))
     if cfg.get("max_iters"):
         callbacks.append(IterationBudget(cfg.max_iters))
@@ -98,6 +101,9 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.trainer.get("max_epochs") is None:  # the model's own budget (CycleGAN: 100 + 100)
         budget["max_epochs"] = getattr(model, "default_max_epochs", 25)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **budget)
+    fid = next((c for c in callbacks if isinstance(c, FIDCallback)), None)
+    if fid is not None:
+        fid.preflight()  # missing Inception weights stop the run here, not after an epoch
     for logger in loggers:
         logger.log_hyperparams(config)
     status = 1
@@ -123,7 +129,7 @@ def train(cfg: DictConfig) -> float | None:
         raise
     finally:
         _finish_wandb(status)
-    return None
+    return fid.best if fid is not None else None  # for sweepers: the best FID, lower is better
 
 
 def _last_checkpoint(callbacks: list[L.Callback]) -> Path | None:

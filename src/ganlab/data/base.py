@@ -13,6 +13,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import RandomSampler
 
 from ganlab.errors import ConfigError
+from ganlab.metrics.evaluator import Reference
 
 
 class UInt8Images(Dataset):
@@ -69,6 +70,7 @@ class InMemoryImageDataModule(L.LightningDataModule):
     """
 
     batch_kind = "images"  # batches are image tensors (see GanModule.batch_kind)
+    fid_name = "images"  # the data set's name in FID cache keys
 
     def __init__(
         self,
@@ -125,6 +127,16 @@ class InMemoryImageDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         assert self.test_set is not None
         return DataLoader(self.test_set, shuffle=False, **self._loader_kwargs())
+
+    def fid_references(self, split: str, limit: int | None = None) -> dict[str, Reference]:
+        """The real images FID compares with: one comparison, keyed ""."""
+        if split not in ("train", "test"):
+            raise ConfigError(f"metrics.reference={split} must be train or test")
+        self.setup()
+        dataset = self.train_set if split == "train" else self.test_set
+        images = dataset.images[:limit] if limit else dataset.images
+        transform = f"{self.image_size}px {self.channels}ch bilinear-antialias"
+        return {"": Reference(self.fid_name, split, transform, images)}
 
     def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Tensor:
         return to_model_range(batch)

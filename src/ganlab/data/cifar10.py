@@ -23,6 +23,8 @@ class CIFAR10DataModule(InMemoryImageDataModule):
         url: where the archive is fetched from (torchvision's official URL by default).
     """
 
+    fid_name = "cifar10"
+
     def __init__(
         self,
         data_dir: str,

@@ -29,6 +29,8 @@ class MNISTDataModule(InMemoryImageDataModule):
         mirrors: download mirrors replacing torchvision's list (each URL ends with '/').
     """
 
+    fid_name = "mnist"
+
     def __init__(
         self,
         data_dir: str,

@@ -21,6 +21,7 @@ from torchvision.transforms.v2 import functional as TF
 from ganlab.data.base import to_model_range
 from ganlab.data.downloads import download_cyclegan
 from ganlab.errors import ConfigError, DataError
+from ganlab.metrics.evaluator import Reference
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
@@ -295,6 +296,43 @@ class UnpairedDataModule(L.LightningDataModule):
         for domain in ("A", "B"):
             paths = self.paths.get(f"test{domain}") or self.paths[f"train{domain}"]
             out[domain] = torch.stack([center(load_rgb(p), g) for p in paths[: self.num_panels]])
+        return out
+
+    def _resized(self, paths: list[Path]) -> Tensor:
+        """Whole images resized to crop_size², uint8 (N, 3, S, S): what G sees at test time."""
+        size = self.preprocess.crop_size
+        center = Preprocess("resize_and_crop", size, size, flip=False)
+        g = torch.Generator()
+        return torch.stack([center(load_rgb(p), g) for p in paths])
+
+    def _split_paths(self, split: str, domain: str) -> list[Path]:
+        if split not in ("train", "test"):
+            raise ConfigError(f"metrics.reference={split} must be train or test")
+        self.setup()
+        paths = self.paths[f"{split}{domain}"]
+        if not paths:
+            raise DataError(
+                f"{self.folder} has no {split}{domain}/ images for FID; use metrics.reference=train"
+            )
+        return paths
+
+    def fid_references(self, split: str, limit: int | None = None) -> dict[str, Reference]:
+        """Real images of each target domain: a2b compares with B, b2a with A."""
+        out = {}
+        for key, domain in (("a2b", "B"), ("b2a", "A")):
+            paths = self._split_paths(split, domain)[:limit]
+            dataset = f"{self.folder.resolve()}/{split}{domain}"
+            out[key] = Reference(
+                dataset, split, f"resize {self.preprocess.crop_size} bicubic", self._resized(paths)
+            )
+        return out
+
+    def fid_sources(self) -> dict[str, Tensor]:
+        """Every test image of each source domain (train images when there is no test folder)."""
+        out = {}
+        for key, domain in (("a2b", "A"), ("b2a", "B")):
+            paths = self.paths.get(f"test{domain}") or self.paths[f"train{domain}"]
+            out[key] = self._resized(paths)
         return out
 
     def on_after_batch_transfer(self, batch: dict[str, Tensor], dataloader_idx: int) -> dict[str, Tensor]:

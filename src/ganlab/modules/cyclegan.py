@@ -145,6 +145,14 @@ class CycleGAN(GanModule):
             for domain, images in panels().items():
                 self.register_buffer(f"panel_{domain.lower()}", to_model_range(images), persistent=False)
 
+    def fid_sources(self, datamodule: Any, num_fake: int) -> dict[str, Tensor]:
+        """Every test image of each source domain (``num_fake`` does not apply)."""
+        return datamodule.fid_sources()
+
+    def fid_generate(self, key: str, images: Tensor) -> Tensor:
+        net = self.g_a if key == "a2b" else self.g_b
+        return net(to_model_range(images))
+
     def preview(self) -> dict[str, tuple[Tensor, int]]:
         """Per direction, rows of real | translated | reconstructed on fixed test images."""
         out = {}

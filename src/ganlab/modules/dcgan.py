@@ -13,6 +13,8 @@ from ganlab.errors import ConfigError
 from ganlab.losses import get_loss
 from ganlab.modules.base import GanModule
 
+EVAL_SEED = 2**31 - 1  # evaluation latents: independent of the training seed
+
 
 class DCGAN(GanModule):
     """Unconditional GAN with DCGAN networks (Radford et al. 2016).
@@ -144,6 +146,14 @@ class DCGAN(GanModule):
     def validation_step(self, real: Tensor, batch_idx: int) -> None:
         # D's mean logit on held-out reals; a growing gap to train/d_real means D is memorising
         self.log("val/d_real", self.discriminator(real).mean(), on_epoch=True)
+
+    def fid_sources(self, datamodule: Any, num_fake: int) -> dict[str, Tensor]:
+        """Fixed evaluation latents, the same for every run (CPU-drawn, device independent)."""
+        g = torch.Generator().manual_seed(EVAL_SEED)
+        return {"": torch.randn(num_fake, self.latent_dim, generator=g)}
+
+    def fid_generate(self, key: str, z: Tensor) -> Tensor:
+        return self.generator(z)
 
     def preview(self) -> dict[str, tuple[Tensor, int]]:
         """The fixed-noise grid, 8 per row."""

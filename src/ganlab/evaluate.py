@@ -1,0 +1,143 @@
+"""FID and KID of a checkpoint or of two image folders, printed as one JSON object.
+
+python -m ganlab.evaluate ckpt=<last.ckpt> [metrics.reference=test]
+python -m ganlab.evaluate real=<dir> fake=<dir> [metrics.fid.weights_path=<file>]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+
+from ganlab.checkpoint import check_targets, load_checkpoint
+from ganlab.cli import run_cli
+from ganlab.data.unpaired import find_unreadable, list_images, load_rgb
+from ganlab.errors import ConfigError, DataError
+from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches
+from ganlab.metrics.fid import FidKid
+from ganlab.metrics.inception import resolve_weights
+from ganlab.train import CONFIG_DIR
+from ganlab.translate import pick_device
+
+
+def folder_images(folder: Path) -> list[Tensor]:
+    """uint8 (3, H, W) images of a folder (RGB-converted), in file-name order."""
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder of images")
+    paths = list_images(folder)
+    if len(paths) < 2:
+        raise DataError(f"{folder} holds {len(paths)} image(s); FID needs at least 2")
+    bad = find_unreadable(paths)
+    if bad:
+        raise DataError(
+            f"unreadable image(s) in {folder}: {', '.join(p.name for p in bad[:10])}; remove them"
+        )
+    return [TF.pil_to_tensor(load_rgb(p)) for p in paths]
+
+
+def same_size_batches(images: list[Tensor], batch_size: int) -> Iterator[Tensor]:
+    """Consecutive images of one size stacked, at most ``batch_size`` at a time."""
+    batch: list[Tensor] = []
+    for image in images:
+        if batch and (image.shape != batch[0].shape or len(batch) == batch_size):
+            yield torch.stack(batch)
+            batch = []
+        batch.append(image)
+    if batch:
+        yield torch.stack(batch)
+
+
+def _evaluator(cfg: DictConfig, device: torch.device) -> FIDEvaluator:
+    m = cfg.metrics
+    if not m:
+        raise ConfigError("metrics=none leaves nothing to evaluate; drop that override")
+    weights = resolve_weights(m.fid.weights_path)
+    return FIDEvaluator(
+        weights, m.cache_dir, device, dim=int(m.fid.feature), batch_size=int(m.batch_size),
+        kid_subsets=int(m.kid.subsets), kid_subset_size=int(m.kid.subset_size),
+    )  # fmt: skip
+
+
+def evaluate_folders(cfg: DictConfig) -> dict[str, Any]:
+    device = pick_device(cfg.device)
+    real, fake = folder_images(Path(cfg.real)), folder_images(Path(cfg.fake))
+    evaluator = _evaluator(cfg, device)
+    evaluator.cache = None  # folders change under the same name: never cache them
+    # folders may mix sizes: features per same-size batch; the extractor resizes to 299
+    metric_key = "folders"
+    metric = FidKid(evaluator.dim, *evaluator.kid_args).to(device)
+    for batch in same_size_batches(real, evaluator.batch_size):
+        metric.update(evaluator.features(batch), real=True)
+    evaluator.metrics[metric_key] = metric
+    result = evaluator.score(metric_key, same_size_batches(fake, evaluator.batch_size))
+    return {**result, "protocol": {**evaluator.protocol(), "real": str(cfg.real), "fake": str(cfg.fake)}}
+
+
+def _restore(ckpt: dict[str, Any], cfg: DictConfig) -> tuple[Any, Any]:
+    """The checkpoint's LightningModule (weights loaded) and DataModule, from its own config."""
+    config = ckpt["ganlab_config"]
+    check_targets({"model": config["model"], "data": config["data"]})
+    module = instantiate(config["model"])
+    module.load_state_dict(ckpt["state_dict"])
+    data_conf = dict(config["data"])
+    if cfg.data_dir is not None:
+        data_conf["data_dir"] = cfg.data_dir
+    return module, instantiate(data_conf)
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
+    ckpt = load_checkpoint(cfg.ckpt)
+    device = pick_device(cfg.device)
+    module, datamodule = _restore(ckpt, cfg)
+    module = module.to(device).eval()
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    evaluator = _evaluator(cfg, device)
+    m = cfg.metrics
+    refs: dict[str, Reference] = datamodule.fid_references(m.reference, m.num_real)
+    sources = module.fid_sources(datamodule, int(cfg.num_fake or m.num_fake))
+    results: dict[str, Any] = {}
+    with torch.no_grad():
+        for key, source in sources.items():
+            evaluator.set_reference(key, refs[key])
+            make = lambda batch, key=key: module.fid_generate(key, batch.to(device))  # noqa: E731
+            results[key or "all"] = evaluator.score(
+                key, generated_batches(make, source, evaluator.batch_size)
+            )
+    protocol = {
+        **evaluator.protocol(),
+        "reference": m.reference,
+        "ckpt": str(cfg.ckpt),
+        "cache": evaluator.cache_hits,
+    }
+    if list(results) == ["all"]:
+        return {**results["all"], "iteration": ckpt.get("iteration"), "protocol": protocol}
+    return {**results, "iteration": ckpt.get("iteration"), "protocol": protocol}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+def _hydra_main(cfg: DictConfig) -> None:
+    if cfg.ckpt is not None and cfg.real is None and cfg.fake is None:
+        result = evaluate_checkpoint(cfg)
+    elif cfg.ckpt is None and cfg.real is not None and cfg.fake is not None:
+        result = evaluate_folders(cfg)
+    else:
+        raise ConfigError("give either ckpt=<file> or both real=<dir> fake=<dir>")
+    print(json.dumps(result))
+
+
+def main() -> None:
+    run_cli(_hydra_main)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""On-disk cache of real-data Inception statistics, shared by every run and sweep job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch import Tensor
+
+STATE_KEYS = ("sum", "cov_sum", "count", "features")
+
+
+def cache_key(meta: dict[str, Any]) -> str:
+    """Dataset, split, transform, image count, weights hash and feature size → a file name."""
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _digest(state: dict[str, Tensor]) -> str:
+    digest = hashlib.sha256()
+    for key in STATE_KEYS:
+        digest.update(state[key].contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class RealStatsCache:
+    """``<cache_dir>/fid-real/<key>.pt``: FID sums and KID features of the real images.
+
+    Files carry their metadata and a sha256 of the tensors; an unreadable or altered file is
+    reported, deleted and recomputed. Writes are atomic (a temporary file renamed), so jobs of a
+    sweep that compute the same statistics at once never read a half-written file.
+    """
+
+    def __init__(self, cache_dir: str | Path) -> None:
+        self.folder = Path(cache_dir).expanduser() / "fid-real"
+
+    def path(self, meta: dict[str, Any]) -> Path:
+        return self.folder / f"{cache_key(meta)}.pt"
+
+    def load(self, meta: dict[str, Any]) -> dict[str, Tensor] | None:
+        path = self.path(meta)
+        if not path.is_file():
+            return None
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            state = {k: saved["state"][k] for k in STATE_KEYS}
+            if saved["meta"] != meta or saved["sha256"] != _digest(state):
+                raise ValueError("contents do not match their checksum or key")
+        except Exception as e:
+            rank_zero_warn(f"FID cache file {path} is damaged ({e}); recomputing the real statistics")
+            path.unlink(missing_ok=True)
+            return None
+        rank_zero_info(f"FID: real statistics from the cache {path} ({int(state['count'])} images)")
+        return state
+
+    def save(self, meta: dict[str, Any], state: dict[str, Tensor]) -> Path:
+        path = self.path(meta)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save({"meta": meta, "state": state, "sha256": _digest(state)}, tmp)
+        os.replace(tmp, path)
+        return path

@@ -1,0 +1,135 @@
+"""FID/KID during training, ``best.ckpt`` by FID, protocol and best value in the logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.utilities import rank_zero_info
+
+from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
+from ganlab.metrics.inception import resolve_weights
+
+
+class FIDCallback(Checkpoint):
+    """Every ``every_n_epochs`` epochs (or ``every_n_iters`` iterations): FID and KID.
+
+    DCGAN: ``num_fake`` images from fixed evaluation latents against the ``reference`` split
+    (``val/fid``, ``val/kid``). CycleGAN: every test image of each source domain, translated,
+    against the target domain's split (``val/fid_a2b``, ``val/fid_b2a``, ``val/kid_*``). The
+    lower ``monitor`` value keeps ``<dirpath>/best.ckpt``; ``val/fid_best`` tracks it.
+
+    Args:
+        num_real: cap on reference images (the first N of the split); None uses all.
+        fid: ``weights_path`` (None: torch hub cache, downloaded if absent) and ``feature`` (2048).
+        kid: ``subsets`` and ``subset_size`` (shrunk to the image counts when larger).
+        monitor: the metric for best.ckpt; "auto" is val/fid (DCGAN) or val/fid_a2b (CycleGAN).
+    """
+
+    def __init__(
+        self,
+        dirpath: str,
+        cache_dir: str | None,
+        every_n_epochs: int | None = 1,
+        every_n_iters: int | None = None,
+        num_fake: int = 10000,
+        num_real: int | None = None,
+        reference: str = "train",
+        batch_size: int = 100,
+        fid: dict[str, Any] | None = None,
+        kid: dict[str, Any] | None = None,
+        monitor: str = "auto",
+    ) -> None:
+        self.dirpath, self.cache_dir = Path(dirpath), cache_dir
+        self.every_n_epochs, self.every_n_iters = every_n_epochs, every_n_iters
+        self.num_fake, self.num_real, self.reference = num_fake, num_real, reference
+        self.batch_size, self.monitor = batch_size, monitor
+        self.fid = {"weights_path": None, "feature": 2048, **(fid or {})}
+        self.kid = {"subsets": 100, "subset_size": 1000, **(kid or {})}
+        self.best: float | None = None
+        self.best_iteration: int | None = None
+        self.evaluator: FIDEvaluator | None = None
+        self.sources: dict[str, torch.Tensor] = {}
+
+    def preflight(self) -> Path:
+        """Find (or fetch) the weights now: a missing file stops the run before training."""
+        return resolve_weights(self.fid["weights_path"])
+
+    @property
+    def best_path(self) -> Path:
+        return self.dirpath / "best.ckpt"
+
+    def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        weights = self.preflight()
+        dm = trainer.datamodule
+        self.evaluator = FIDEvaluator(
+            weights, self.cache_dir, module.device, dim=int(self.fid["feature"]), batch_size=self.batch_size,
+            kid_subsets=int(self.kid["subsets"]), kid_subset_size=int(self.kid["subset_size"]),
+        )  # fmt: skip
+        for key, ref in dm.fid_references(self.reference, self.num_real).items():
+            self.evaluator.set_reference(key, ref)
+        self.sources = module.fid_sources(dm, self.num_fake)
+        if self.monitor == "auto":
+            self.monitor = "val/fid" if "" in self.sources else f"val/fid_{next(iter(self.sources))}"
+        protocol = {
+            **self.evaluator.protocol(), "reference": self.reference,
+            "num_real": {k or "all": int(m.counts()[0]) for k, m in self.evaluator.metrics.items()},
+            "num_fake": {k or "all": len(s) for k, s in self.sources.items()},
+        }  # fmt: skip
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"fid_protocol": protocol})
+        rank_zero_info(f"FID protocol: {protocol}")
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        if self.every_n_iters and module.iteration % self.every_n_iters == 0:
+            self.evaluate(trainer, module, on_step=True)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if (
+            self.every_n_epochs
+            and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+            and not trainer.should_stop
+        ):
+            self.evaluate(trainer, module, on_step=False)
+
+    def evaluate(self, trainer: L.Trainer, module: L.LightningModule, on_step: bool) -> dict[str, float]:
+        """Score every comparison on every rank, log, and keep best.ckpt."""
+        assert self.evaluator is not None
+        was_training = module.training
+        module.eval()
+        values: dict[str, float] = {}
+        with torch.no_grad():
+            for key, sources in self.sources.items():
+                make = lambda batch, key=key: module.fid_generate(key, batch.to(module.device))  # noqa: E731
+                result = self.evaluator.score(key, generated_batches(make, sources, self.batch_size))
+                suffix = f"_{key}" if key else ""
+                values[f"val/fid{suffix}"] = result["fid"]
+                values[f"val/kid{suffix}"] = result["kid_mean"]
+        module.train(was_training)
+        value = values[self.monitor]
+        if self.best is None or value < self.best:
+            self.best, self.best_iteration = value, module.iteration
+            self._save_best(trainer)
+        values["val/fid_best"] = self.best
+        module.log_dict(values, on_step=on_step, on_epoch=not on_step)
+        rank_zero_info(
+            f"iteration {module.iteration}: " + ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        )
+        return values
+
+    def _save_best(self, trainer: L.Trainer) -> None:
+        tmp = self.dirpath / ".best.ckpt.tmp"
+        trainer.save_checkpoint(tmp, weights_only=False)
+        if trainer.is_global_zero:
+            os.replace(tmp, self.best_path)
+        trainer.strategy.barrier("FIDCallback.best")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_iteration": self.best_iteration, "monitor": self.monitor}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_iteration = state.get("best"), state.get("best_iteration")

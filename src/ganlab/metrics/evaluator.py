@@ -1,0 +1,123 @@
+"""FID/KID of a generator against a reference split: the part shared by training and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganlab.metrics.cache import RealStatsCache
+from ganlab.metrics.fid import FidKid
+from ganlab.metrics.inception import WEIGHTS_FILE, InceptionFeatures, to_uint8, weights_sha256
+
+
+def _dist() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def shard(n: int, rank: int, world: int) -> slice:
+    """This rank's contiguous part of n items: exactly n in total, no padding duplicates."""
+    base, extra = divmod(n, world)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (1 if rank < extra else 0))
+
+
+@dataclass
+class Reference:
+    """Real images of one comparison: a name for the cache key and uint8 (N, C, H, W) images."""
+
+    dataset: str
+    split: str
+    transform: str
+    images: Tensor
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class FIDEvaluator:
+    """One Inception extractor, FID + KID per comparison, real statistics cached on disk."""
+
+    def __init__(
+        self,
+        weights: Path,
+        cache_dir: str | Path | None,
+        device: torch.device,
+        dim: int = 2048,
+        batch_size: int = 100,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+    ) -> None:
+        self.device, self.batch_size = device, batch_size
+        self.extractor = InceptionFeatures(weights, dim).to(device)
+        self.cache = RealStatsCache(cache_dir) if cache_dir is not None else None
+        self.metrics: dict[str, FidKid] = {}
+        self.kid_args = (kid_subsets, kid_subset_size)
+        self.dim = dim
+        self.weights_sha256 = weights_sha256(weights)
+        self.cache_hits: list[str] = []  # which comparisons came from the cache (for tests and logs)
+
+    def protocol(self) -> dict[str, Any]:
+        return {
+            "extractor": f"torch-fidelity inception-v3-compat ({WEIGHTS_FILE}), feature {self.dim}",
+            "weights_sha256": self.weights_sha256,
+            "resize": "299x299 bilinear as TF1, antialias=False",
+            "inputs": "uint8, float32 extractor outside autocast",
+        }
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.extractor(images.to(self.device, non_blocking=True))
+
+    def set_reference(self, key: str, ref: Reference) -> None:
+        """Real statistics for comparison ``key``: from the cache, else computed (sharded over ranks)."""
+        rank, world = _dist()
+        metric = FidKid(self.dim, *self.kid_args).to(self.device)
+        meta = {
+            "dataset": ref.dataset, "split": ref.split, "transform": ref.transform, "count": len(ref.images),
+            "weights_sha256": self.weights_sha256, "feature": self.dim, **ref.meta,
+        }  # fmt: skip
+        state = self.cache.load(meta) if self.cache is not None else None
+        if state is None:
+            part = ref.images[shard(len(ref.images), rank, world)]
+            for batch in part.split(self.batch_size):
+                metric.update(self.features(batch), real=True)
+            state = _synced_real_state(metric)
+            if self.cache is not None and rank == 0:
+                self.cache.save(meta, state)
+        else:
+            self.cache_hits.append(key)
+        metric.load_real_state(state, keep=rank == 0)  # summed over ranks at compute(): exact
+        self.metrics[key] = metric
+
+    def score(self, key: str, fakes: Iterator[Tensor]) -> dict[str, float]:
+        """FID/KID of this rank's generated uint8 batches against reference ``key``; all ranks call it."""
+        metric = self.metrics[key]
+        metric.reset_fake()
+        for batch in fakes:
+            metric.update(self.features(batch), real=False)
+        result = metric.compute()
+        n_real, n_fake = metric.counts()
+        return {**result, "num_real": n_real, "num_fake": n_fake}
+
+
+def _synced_real_state(metric: FidKid) -> dict[str, Tensor]:
+    """The real state summed over ranks (every rank gets the full statistics)."""
+    if _dist()[1] == 1:
+        return metric.real_state()
+    metric.fid.sync()
+    metric.kid.sync()
+    state = metric.real_state()
+    metric.fid.unsync()
+    metric.kid.unsync()
+    return state
+
+
+def generated_batches(make: Callable[[Tensor], Tensor], sources: Tensor, batch_size: int) -> Iterator[Tensor]:
+    """This rank's share of ``sources`` through ``make`` (→ [−1, 1]), as uint8 batches."""
+    rank, world = _dist()
+    for batch in sources[shard(len(sources), rank, world)].split(batch_size):
+        yield to_uint8(make(batch))

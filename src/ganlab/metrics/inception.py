@@ -1,0 +1,110 @@
+"""torch-fidelity's Inception-v3 port (through torchmetrics), found offline or fetched once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cache
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torchmetrics.image.fid import NoTrainInceptionV3
+
+from ganlab.data.archive import network_timeout
+from ganlab.errors import ConfigError, GanlabError
+
+WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
+FEATURE_DIMS = (64, 192, 768, 2048)
+
+
+class MissingWeightsError(GanlabError):
+    """The Inception weights are neither on disk nor downloadable."""
+
+
+def hub_weights_path() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+
+
+def resolve_weights(weights_path: str | None, download: bool = True) -> Path:
+    """The weights file: ``weights_path``, else the torch hub cache, else downloaded there."""
+    if weights_path is not None:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise MissingWeightsError(
+                f"metrics.fid.weights_path={path} does not exist; point it at {WEIGHTS_FILE} "
+                f"(from {URL_INCEPTION_V3}), or turn FID off with metrics=none"
+            )
+        return path
+    path = hub_weights_path()
+    if path.is_file():
+        return path
+    reason = "downloads disabled"
+    if download:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + f".part{os.getpid()}")
+        try:
+            with network_timeout(60):
+                torch.hub.download_url_to_file(URL_INCEPTION_V3, str(part), progress=False)
+            part.replace(path)
+            return path
+        except Exception as e:
+            reason = f"the download failed: {' '.join(str(e).split())}"
+        finally:
+            part.unlink(missing_ok=True)
+    raise MissingWeightsError(
+        f"FID needs the Inception weights {WEIGHTS_FILE}: not in {path.parent} and {reason}; fetch it "
+        f"from {URL_INCEPTION_V3} into {path.parent}, or pass metrics.fid.weights_path=<file>, "
+        "or turn FID off with metrics=none"
+    )
+
+
+@cache
+def _sha256(path: str, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weights_sha256(path: Path) -> str:
+    """sha256 of the weights file (cached per path, size and mtime)."""
+    stat = path.stat()
+    return _sha256(str(path), stat.st_size, stat.st_mtime)
+
+
+class InceptionFeatures(nn.Module):
+    """uint8 images (B, C, H, W), any size, 1 or 3 channels → float32 features (B, dim).
+
+    torch-fidelity's resize (TF1-style bilinear to 299, ``antialias=False``: torchmetrics ≥ 1.8
+    defaults to antialiasing, which no longer matches torch-fidelity and the papers), run in
+    float32 with autocast off whatever the trainer's precision.
+    """
+
+    def __init__(self, weights: Path, dim: int = 2048) -> None:
+        super().__init__()
+        if dim not in FEATURE_DIMS:
+            raise ConfigError(f"metrics.fid.feature={dim} must be one of {FEATURE_DIMS}")
+        self.dim = dim
+        self.net = NoTrainInceptionV3(
+            name="inception-v3-compat",
+            features_list=[str(dim)],
+            feature_extractor_weights_path=str(weights),
+            antialias=False,
+        )
+
+    @torch.no_grad()
+    def forward(self, images: Tensor) -> Tensor:
+        if images.dtype != torch.uint8:
+            raise TypeError("InceptionFeatures expects uint8 images in [0, 255]")
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)  # grayscale → RGB, as torch-fidelity does
+        with torch.autocast(device_type=images.device.type, enabled=False):
+            return self.net(images).float().reshape(images.shape[0], self.dim)
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """Generator output in [−1, 1] → uint8 [0, 255], rounded as image files are."""
+    return images.float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)

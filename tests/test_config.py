@@ -73,6 +73,7 @@ def test_callbacks_instantiate(tmp_path: Path) -> None:
         "LastCheckpoint",
         "SampleGrid",
         "RichProgressBar",
+        "FIDCallback",
         "RunConfig",
         "IterationBudget",
     ]

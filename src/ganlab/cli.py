@@ -33,6 +33,7 @@ def quiet_third_party() -> None:
     """Hide library chatter that says nothing about the run (adverts, deprecations of internals)."""
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
     warnings.filterwarnings("ignore", message=".*set_vital.* is deprecated")
+    warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save all")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
 
 

@@ -108,6 +108,7 @@ def _synced_real_state(metric: FidKid) -> dict[str, Tensor]:
     """The real state summed over ranks (every rank gets the full statistics)."""
     if _dist()[1] == 1:
         return metric.real_state()
+    metric.flatten_kid()
     metric.fid.sync()
     metric.kid.sync()
     state = metric.real_state()

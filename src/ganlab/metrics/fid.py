@@ -49,10 +49,21 @@ class FidKid(nn.Module):
         n_real, n_fake = self.counts()
         fid = float(self.fid.compute())
         self.kid.subset_size = max(2, min(self.kid_subset_size, n_real, n_fake))
+        self.flatten_kid()
         with torch.random.fork_rng(devices=[]):  # the same KID subsets on every rank and every run
             torch.manual_seed(0)
             kid_mean, kid_std = self.kid.compute()
         return {"fid": fid, "kid_mean": float(kid_mean), "kid_std": float(kid_std)}
+
+    def flatten_kid(self) -> None:
+        """One tensor per KID list state on every rank: torchmetrics gathers list states element
+        by element (no reduction is set for them), so ranks with different batch counts would run
+        different numbers of collectives and hang."""
+        dim = self.fid.real_features_sum.shape[0]
+        device = self.fid.real_features_sum.device
+        for name in ("real_features", "fake_features"):
+            parts = getattr(self.kid, name)
+            setattr(self.kid, name, [torch.cat(parts) if parts else torch.empty(0, dim, device=device)])
 
     def counts(self) -> tuple[int, int]:
         """(real, fake) image counts over all ranks."""
@@ -86,4 +97,5 @@ class FidKid(nn.Module):
             self.fid.real_features_sum.zero_()
             self.fid.real_features_cov_sum.zero_()
             self.fid.real_features_num_samples.zero_()
-            self.kid.real_features = []
+            # an empty (0, dim) block, not an empty list: torchmetrics cannot gather an empty list
+            self.kid.real_features = [torch.empty(0, state["features"].shape[-1], device=device)]

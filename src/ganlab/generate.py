@@ -1,0 +1,56 @@
+"""Samples from a DCGAN checkpoint: one PNG each in a folder, or one grid.
+
+python -m ganlab.generate ckpt=<last.ckpt> n=64 seed=0 output=<dir>|<file.png>
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+from torch import Tensor
+from torchvision.utils import save_image
+
+from ganlab.cli import run_cli
+from ganlab.errors import ConfigError
+from ganlab.latent import latents, load_generator, render
+from ganlab.train import CONFIG_DIR
+from ganlab.translate import pick_device
+
+
+def save_images(images: Tensor, output: Path, nrow: int = 8) -> list[Path]:
+    """Images in [−1, 1] → one grid (output ends in .png) or numbered PNGs in a folder."""
+    images = images.add(1.0).div(2.0).clamp(0.0, 1.0)
+    if output.suffix.lower() == ".png":
+        output.parent.mkdir(parents=True, exist_ok=True)
+        save_image(images, output, nrow=nrow, padding=2)
+        return [output]
+    output.mkdir(parents=True, exist_ok=True)
+    paths = [output / f"{i:05d}.png" for i in range(len(images))]
+    for image, path in zip(images, paths, strict=True):
+        save_image(image, path)
+    return paths
+
+
+def generate(cfg: DictConfig) -> list[Path]:
+    if cfg.n < 1:
+        raise ConfigError(f"n={cfg.n} must be ≥ 1")
+    generator = load_generator(cfg.ckpt, pick_device(cfg.device))
+    z = latents(cfg.seed, cfg.n, generator.latent_dim)
+    return save_images(render(generator, z, cfg.batch_size), Path(cfg.output), cfg.nrow)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="generate")
+def _hydra_main(cfg: DictConfig) -> None:
+    paths = generate(cfg)
+    where = paths[0] if len(paths) == 1 else paths[0].parent
+    print(f"wrote {cfg.n} sample(s) (seed {cfg.seed}) to {where}")
+
+
+def main() -> None:
+    run_cli(_hydra_main)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Latent-space tools for a trained DCGAN: seeded latents, interpolation, vector arithmetic."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.checkpoint import build_network, load_checkpoint, model_kind
+from ganlab.errors import ConfigError
+
+
+def load_generator(ckpt_path: str, device: torch.device) -> nn.Module:
+    """The DCGAN generator of a checkpoint, in eval mode, built from the checkpoint's own config."""
+    ckpt = load_checkpoint(ckpt_path)
+    if model_kind(ckpt) != "DCGAN":
+        raise ConfigError(f"ckpt={ckpt_path} is a {model_kind(ckpt)} checkpoint; this needs a DCGAN one")
+    return build_network(ckpt, "generator", "generator.").to(device)
+
+
+def latents(seed: int, n: int, dim: int) -> Tensor:
+    """n latents z ~ N(0, I) drawn on the CPU from ``seed``: the same on any device."""
+    return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def render(generator: nn.Module, z: Tensor, batch_size: int = 256) -> Tensor:
+    """Images in [−1, 1] for latents z (N, dim), generated in batches; returned on the CPU."""
+    device = next(generator.parameters()).device
+    return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(batch_size)])
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents): a at t=0, b at t=1."""
+    cos = (a / a.norm()).dot(b / b.norm()).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-6:  # parallel vectors: slerp degenerates to lerp
+        return lerp(a, b, t)
+    t = t.view(-1, 1)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    t = t.view(-1, 1)
+    return (1 - t) * a + t * b
+
+
+INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
+
+
+def interpolation_path(seeds: Sequence[int], steps: int, method: str, dim: int) -> Tensor:
+    """Latents walking seed₀ → seed₁ → ...: (len(seeds) − 1) rows of ``steps`` points, endpoints included."""
+    if method not in INTERPOLATIONS:
+        raise ConfigError(f"method={method} must be slerp or lerp")
+    if len(seeds) < 2 or steps < 2:
+        raise ConfigError("interpolation needs seeds=[a,b,...] with at least two seeds and steps ≥ 2")
+    ends = [latents(s, 1, dim)[0] for s in seeds]
+    t = torch.linspace(0.0, 1.0, steps)
+    return torch.cat([INTERPOLATIONS[method](a, b, t) for a, b in itertools.pairwise(ends)])
+
+
+def arithmetic(reference: Tensor, a: Sequence[int], b: Sequence[int], c: Sequence[int]) -> Tensor:
+    """mean(z[a]) − mean(z[b]) + mean(z[c]) over the reference latents (Radford et al. 2016, §6.3.2)."""
+    n = len(reference)
+    for name, group in (("a", a), ("b", b), ("c", c)):
+        if not group:
+            raise ConfigError(f"{name}=[] is empty; give indices of the reference grid, e.g. {name}=[3,17]")
+        bad = [i for i in group if not 0 <= int(i) < n]
+        if bad:
+            raise ConfigError(f"{name} has indices {bad} outside the reference grid 0..{n - 1}")
+    mean = lambda idx: reference[list(idx)].mean(dim=0)  # noqa: E731
+    return mean(a) - mean(b) + mean(c)

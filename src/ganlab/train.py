@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig
-from ganlab.cli import report, run_cli, user_error
+from ganlab.cli import one_line, report, run_cli, user_error
 from ganlab.errors import (
     CheckpointError,
     ConfigError,
@@ -24,6 +26,7 @@ from ganlab.errors import (
     NonFiniteLossError,
 )
 from ganlab.metrics.callback import FIDCallback
+from ganlab.sweep import assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -43,12 +46,14 @@ def _resume_info(ckpt_path: str | None) -> dict[str, Any]:
     return {"wandb_run_id": ckpt.get("wandb_run_id")}
 
 
-def build_loggers(cfg: DictConfig, resume: dict[str, Any]) -> list[Any]:
+def build_loggers(cfg: DictConfig, resume: dict[str, Any], info: dict[str, Any] | None = None) -> list[Any]:
     loggers = []
     for name, conf in (cfg.get("logger") or {}).items():
-        extra = {}
+        extra: dict[str, Any] = {}
         if name == "wandb" and resume.get("wandb_run_id"):
             extra = {"id": resume["wandb_run_id"], "resume": "allow"}  # continue the same W&B run
+        if name == "wandb" and info and info["multirun"]:  # one W&B group per sweep, a run per job
+            extra |= {k: info[k] for k in ("group", "name") if conf.get(k) is None}
         loggers.append(instantiate(conf, **extra))
     return loggers
 
@@ -86,17 +91,49 @@ def check_pairing(model: L.LightningModule, datamodule: L.LightningDataModule, c
         )
 
 
+def auto_resume_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path``, else this run directory's own last.ckpt (a requeued or repeated job continues)."""
+    if cfg.get("ckpt_path"):
+        return cfg.ckpt_path
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if cfg.get("auto_resume", True) and last.is_file():
+        rank_zero_info(f"resuming from this run directory's {last}")
+        return str(last)
+    return None
+
+
 def train(cfg: DictConfig) -> float | None:
-    """Compose → instantiate → fit. Returns the monitored metric, for sweepers."""
+    """Compose → instantiate → fit. Returns the best FID (lower is better), for sweepers."""
+    info = job_info()
+    result: dict[str, Any] = {"overrides": info["overrides"], "status": "failed"}
+    status = 1
+    try:
+        best = _fit(cfg, info, result)
+        status, result["status"] = 0, "completed"
+        return best
+    except BaseException as e:
+        result["status"] = "interrupted" if isinstance(e, Interrupted | KeyboardInterrupt) else "failed"
+        result["error"] = one_line(user_error(e) or e)
+        raise
+    finally:
+        _finish_wandb(status)
+        if is_rank_zero():
+            write_result(cfg.paths.output_dir, result)
+
+
+def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float | None:
     _check(cfg)
-    resume = _resume_info(cfg.get("ckpt_path"))
+    check_multirun_ddp(cfg, info)
+    assign_gpu(cfg, info)
+    ckpt_path = auto_resume_path(cfg)
+    resume = _resume_info(ckpt_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     config = OmegaConf.to_container(cfg, resolve=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     check_pairing(model, datamodule, cfg)
     callbacks = build_callbacks(cfg, config)
-    loggers = build_loggers(cfg, resume)
+    loggers = build_loggers(cfg, resume, info)
     budget = {}
     if cfg.trainer.get("max_epochs") is None:  # the model's own budget (CycleGAN: 100 + 100)
         budget["max_epochs"] = getattr(model, "default_max_epochs", 25)
@@ -106,10 +143,8 @@ def train(cfg: DictConfig) -> float | None:
         fid.preflight()  # missing Inception weights stop the run here, not after an epoch
     for logger in loggers:
         logger.log_hyperparams(config)
-    status = 1
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
-        status = 0
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
         last = _last_checkpoint(callbacks)
         raise Interrupted(
@@ -121,15 +156,17 @@ def train(cfg: DictConfig) -> float | None:
         kept = f"; last good checkpoint: {last}" if last and last.exists() else ""
         raise NonFiniteLossError(f"{e}{kept}") from None
     except RuntimeError as e:
-        if "state_dict" in str(e) and cfg.get("ckpt_path"):
+        if "state_dict" in str(e) and ckpt_path:
             raise CheckpointError(
-                f"ckpt_path={cfg.ckpt_path} does not fit the configured model (different model or "
+                f"ckpt_path={ckpt_path} does not fit the configured model (different model or "
                 "data settings); pass the overrides of the original run (its .hydra/overrides.yaml)"
             ) from None
         raise
     finally:
-        _finish_wandb(status)
-    return fid.best if fid is not None else None  # for sweepers: the best FID, lower is better
+        result["iteration"] = getattr(model, "iteration", None)
+        if fid is not None:
+            result["final_fid"], result["best_fid"] = fid.last, fid.best
+    return fid.best if fid is not None else None
 
 
 def _last_checkpoint(callbacks: list[L.Callback]) -> Path | None:
@@ -151,10 +188,22 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         return train(cfg)
     except Exception as e:
         error = user_error(e)
-        if error is None or HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # a bug keeps its traceback; in a sweep Hydra records the job and goes on
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # the sweep goes on: the error is in the job's directory, its W&B run marked failed
+            record_failure(cfg, e)
+            return float("nan")
+        if error is None:
+            raise  # a bug keeps its traceback
         report(error)  # a single run: one line, before Hydra's own multi-line report
         sys.exit(1)
+
+
+def record_failure(cfg: DictConfig, error: BaseException) -> None:
+    shown = user_error(error) or error
+    report(shown)
+    path = Path(cfg.paths.output_dir) / "error.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(traceback.format_exception(error)))
 
 
 def main() -> None:

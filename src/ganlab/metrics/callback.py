@@ -51,6 +51,7 @@ class FIDCallback(Checkpoint):
         self.fid = {"weights_path": None, "feature": 2048, **(fid or {})}
         self.kid = {"subsets": 100, "subset_size": 1000, **(kid or {})}
         self.best: float | None = None
+        self.last: float | None = None
         self.best_iteration: int | None = None
         self.evaluator: FIDEvaluator | None = None
         self.sources: dict[str, torch.Tensor] = {}
@@ -110,7 +111,7 @@ class FIDCallback(Checkpoint):
                 values[f"val/fid{suffix}"] = result["fid"]
                 values[f"val/kid{suffix}"] = result["kid_mean"]
         module.train(was_training)
-        value = values[self.monitor]
+        value = self.last = values[self.monitor]
         if self.best is None or value < self.best:
             self.best, self.best_iteration = value, module.iteration
             self._save_best(trainer)

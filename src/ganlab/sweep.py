@@ -1,0 +1,137 @@
+"""Sweeps: who this job is (group, name, GPU), its result file, and the sweep's summary table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from ganlab.errors import ConfigError
+
+
+def job_info() -> dict[str, Any]:
+    """This Hydra job: multirun or not, its number, overrides and the sweep's name."""
+    if not HydraConfig.initialized():
+        return {"multirun": False, "num": 0, "overrides": [], "group": None, "name": None}
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    sweep_dir = Path(hc.sweep.dir)
+    return {
+        "multirun": multirun,
+        "num": hc.job.get("num", 0) or 0,
+        "overrides": list(hc.overrides.task),
+        # W&B: group = the sweep directory (outputs/multirun/<date>/<time> → multirun-<date>-<time>)
+        "group": "-".join(sweep_dir.parts[-3:]) if multirun else None,
+        "name": (hc.job.override_dirname or f"job{hc.job.num}") if multirun else None,
+    }
+
+
+def launched_externally() -> bool:
+    """Processes started by SLURM/submitit or torchrun, not by Lightning's own launcher."""
+    return int(os.environ.get("SLURM_NTASKS", "1")) > 1 or "TORCHELASTIC_RUN_ID" in os.environ
+
+
+def is_rank_zero() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", os.environ.get("SLURM_PROCID", "0")))) == 0
+
+
+def check_multirun_ddp(cfg: DictConfig, info: dict[str, Any]) -> None:
+    """Lightning's DDP launcher re-runs sys.argv per rank, which breaks under ``-m`` (hydra#2070)."""
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    devices = cfg.trainer.get("devices", 1)
+    several = (
+        devices not in (1, "1", None)
+        and devices != [0]
+        and not (isinstance(devices, list) and len(devices) == 1)
+    )
+    if info["multirun"] and strategy.startswith("ddp") and several and not launched_externally():
+        raise ConfigError(
+            "Lightning's DDP launcher cannot run under Hydra multirun (-m): it re-runs the sweep per "
+            "rank (Lightning #18175, hydra #2070); sweep with one GPU per job (hydra/launcher=joblib "
+            "sweep_gpus=N) or start ranks with hydra/launcher=submitit_slurm"
+        )
+
+
+def assign_gpu(cfg: DictConfig, info: dict[str, Any]) -> None:
+    """``sweep_gpus=N`` (or a list): job k of a sweep trains on GPU k mod N."""
+    gpus = cfg.get("sweep_gpus")
+    if not info["multirun"] or gpus in (None, 0):
+        return
+    pool = list(range(gpus)) if isinstance(gpus, int) else list(gpus)
+    cfg.trainer.accelerator = "gpu"
+    cfg.trainer.devices = [pool[info["num"] % len(pool)]]
+
+
+def write_result(output_dir: str | Path, result: dict[str, Any]) -> None:
+    """``<run dir>/result.json``: what the sweep summary reads (works with any launcher)."""
+    path = Path(output_dir) / "result.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}
+    path.write_text(json.dumps(clean, indent=1))
+
+
+COLUMNS = ("job", "overrides", "status", "final_fid", "best_fid", "iteration", "error")
+
+
+def summarize(sweep_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per job directory (jobs that left no result are 'missing'), showing the overrides
+    that differ between jobs; and the overrides common to all."""
+    jobs = sorted(
+        (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
+    )
+    results = []
+    for job_dir in jobs:
+        result_file = job_dir / "result.json"
+        result = json.loads(result_file.read_text()) if result_file.is_file() else {"status": "missing"}
+        results.append((int(job_dir.name), result))
+    sets = [set(r.get("overrides") or []) for _, r in results]
+    common = set.intersection(*sets) if sets else set()
+    rows = []
+    for num, result in results:
+        row = {"job": num, **{k: result.get(k) for k in COLUMNS[2:]}}
+        row["overrides"] = " ".join(o for o in result.get("overrides") or [] if o not in common)
+        rows.append(row)
+    return rows, sorted(common)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    shown = [[cell(r[c]) for c in COLUMNS[:-1]] for r in rows]
+    widths = [
+        max(len(c), *(len(s[i]) for s in shown)) if shown else len(c) for i, c in enumerate(COLUMNS[:-1])
+    ]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS[:-1], widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(s, widths, strict=True)) for s in shown]
+    return "\n".join(lines)
+
+
+class SweepSummary(Callback):
+    """At the end of a multirun: ``summary.csv`` and ``summary.txt`` in the sweep dir, and printed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        rows, common = summarize(sweep_dir)
+        with open(sweep_dir / "summary.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        table = format_table(rows)
+        failed = sum(r["status"] != "completed" for r in rows)
+        header = f"sweep {sweep_dir}: {len(rows)} job(s), {failed} not completed"
+        text = f"{header}\ncommon overrides: {' '.join(common) or '-'}\n{table}\n"
+        (sweep_dir / "summary.txt").write_text(text)
+        print(f"\n{text}")

@@ -1,0 +1,1 @@
+"""Hydra sweeper that drives Optuna directly (hydra-optuna-sweeper pins optuna<3)."""

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +48,36 @@ TINY = [
     "~callbacks.progress_bar",
     "metrics=none",
 ]
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A file server on 127.0.0.1 over a temporary folder: (base URL, folder). A file named
+    ``cut.zip`` is sent with a Content-Length twice its size, as a dropped connection would."""
+    served = tmp_path / "served"
+    served.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(served), **kwargs)
+
+        def do_GET(self):
+            if self.path.endswith("cut.zip"):
+                blob = (served / "cut.zip").read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(blob) * 2))
+                self.end_headers()
+                self.wfile.write(blob)
+                return
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", served
+    server.shutdown()
 
 
 def make_cfg(output_dir: Path, overrides: list[str]) -> DictConfig:

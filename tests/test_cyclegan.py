@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import csv
-import http.server
 import io
 import shutil
-import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -183,51 +180,23 @@ def official_zip(name: str, counts=(2, 2, 1, 1)) -> bytes:
     return zip_bytes(members)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    served = tmp_path / "served"
-    served.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(served), **kwargs)
-
-        def do_GET(self):
-            if self.path.endswith("cut.zip"):  # promises more bytes than it sends
-                blob = (served / "cut.zip").read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(blob) * 2))
-                self.end_headers()
-                self.wfile.write(blob)
-                return
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", served
-    httpd.shutdown()
-
-
-def test_download_success(tmp_path: Path, server) -> None:
-    url, served = server
+def test_download_success(tmp_path: Path, http_root) -> None:
+    url, served = http_root
     (served / "toy.zip").write_bytes(official_zip("toy"))
     target = download_cyclegan("toy", tmp_path / "data", url=url + "toy.zip")
     assert sorted(p.name for p in target.iterdir()) == ["testA", "testB", "trainA", "trainB"]
     assert not (tmp_path / "data" / "toy.zip").exists()  # the archive is removed once extracted
 
 
-def test_download_404_leaves_nothing(tmp_path: Path, server) -> None:
-    url, _ = server
+def test_download_404_leaves_nothing(tmp_path: Path, http_root) -> None:
+    url, _ = http_root
     with pytest.raises(DataError, match="404"):
         download_cyclegan("toy", tmp_path / "data", url=url + "missing.zip")
     assert list((tmp_path / "data").iterdir()) == []
 
 
-def test_truncated_transfer_and_damaged_archive(tmp_path: Path, server) -> None:
-    url, served = server
+def test_truncated_transfer_and_damaged_archive(tmp_path: Path, http_root) -> None:
+    url, served = http_root
     (served / "cut.zip").write_bytes(official_zip("toy"))
     with pytest.raises(DataError, match=r"stopped after \d+ of \d+ bytes"):
         download_cyclegan("toy", tmp_path / "data", url=url + "cut.zip")
@@ -238,8 +207,8 @@ def test_truncated_transfer_and_damaged_archive(tmp_path: Path, server) -> None:
     assert not (tmp_path / "data2" / "toy").exists()
 
 
-def test_archive_escaping_its_folder_is_refused(tmp_path: Path, server) -> None:
-    url, served = server
+def test_archive_escaping_its_folder_is_refused(tmp_path: Path, http_root) -> None:
+    url, served = http_root
     members = {f"toy/{s}/x.png": b"x" for s in ("trainA", "trainB", "testA", "testB")}
     members["toy/../../escaped.txt"] = b"gotcha"
     (served / "evil.zip").write_bytes(zip_bytes(members))
@@ -248,8 +217,8 @@ def test_archive_escaping_its_folder_is_refused(tmp_path: Path, server) -> None:
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "data" / "toy").exists()
 
 
-def test_known_counts_are_checked(tmp_path: Path, server) -> None:
-    url, served = server
+def test_known_counts_are_checked(tmp_path: Path, http_root) -> None:
+    url, served = http_root
     (served / "h.zip").write_bytes(official_zip("horse2zebra"))
     with pytest.raises(DataError, match=r"expected \(1067, 1334, 120, 140\)"):
         download_cyclegan("horse2zebra", tmp_path / "data", url=url + "h.zip")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import tarfile
-import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,26 +16,6 @@ from ganlab.data.archive import safe_extract
 from ganlab.data.cifar10 import CIFAR10DataModule
 from ganlab.data.mnist import MNISTDataModule
 from ganlab.errors import DataError
-
-
-@pytest.fixture
-def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A static file server on 127.0.0.1 serving a temporary folder; (base URL, folder)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(folder), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", folder
-    server.shutdown()
 
 
 def first_batch(dm) -> torch.Tensor:

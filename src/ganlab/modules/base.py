@@ -21,12 +21,30 @@ class GanModule(L.LightningModule):
     nan_advice = "lower model.lr"
     batch_kind = "images"  # what the data module must provide: "images" or "unpaired"
 
-    def __init__(self) -> None:
+    def __init__(
+        self, channels_last: bool = False, compile: bool = False, compile_mode: str | None = None
+    ) -> None:
         super().__init__()
         self.automatic_optimization = False
+        self.channels_last, self.compile_nets, self.compile_mode = channels_last, compile, compile_mode
         self.register_buffer("finite", torch.tensor(True), persistent=False)
         self.iteration = 0  # batches trained, the unit of every schedule
         self._last_finite_check = 0
+
+    def networks(self) -> list[torch.nn.Module]:
+        raise NotImplementedError
+
+    def configure_model(self) -> None:
+        """Speed switches: channels_last memory format; torch.compile of each network (not of this
+        module: Lightning's logging and optimizer toggling inside a compiled module break)."""
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.compile_nets:
+            for net in self.networks():
+                net.compile(mode=self.compile_mode)  # in place: state_dict keys stay unprefixed
+
+    def image_format(self, images: Tensor) -> Tensor:
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
     def track_finite(self, *losses: Tensor) -> None:
         for loss in losses:

@@ -53,8 +53,11 @@ class CycleGAN(GanModule):
         n_epochs: int = 100,
         n_epochs_decay: int = 100,
         seed: int = 0,
+        channels_last: bool = False,
+        compile: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(channels_last, compile, compile_mode)
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer"], logger=False)
         if pool_size < 0 or lambda_identity < 0:
             raise ConfigError("model.pool_size and model.lambda_identity must be ≥ 0 (0 disables)")
@@ -70,6 +73,9 @@ class CycleGAN(GanModule):
     @property
     def default_max_epochs(self) -> int:
         return self.hparams.n_epochs + self.hparams.n_epochs_decay
+
+    def networks(self) -> list[nn.Module]:
+        return [self.g_a, self.g_b, self.d_a, self.d_b]
 
     def forward(self, a: Tensor) -> Tensor:
         return self.g_a(a)
@@ -87,7 +93,7 @@ class CycleGAN(GanModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         hp = self.hparams
-        real_a, real_b = batch["A"], batch["B"]
+        real_a, real_b = self.image_format(batch["A"]), self.image_format(batch["B"])
         fake_b = self.g_a(real_a)  # G(a)
         rec_a = self.g_b(fake_b)  # F(G(a))
         fake_a = self.g_b(real_b)  # F(b)

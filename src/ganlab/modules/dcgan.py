@@ -49,8 +49,11 @@ class DCGAN(GanModule):
         instance_noise_iters: int = 0,
         num_samples: int = 64,
         seed: int = 0,
+        channels_last: bool = False,
+        compile: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(channels_last, compile, compile_mode)
         # plain values only (weights_only loading); the run config is logged whole by train.py
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer"], logger=False)
         if n_critic < 1:
@@ -96,6 +99,9 @@ class DCGAN(GanModule):
             return x
         return x + sigma * torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=self.rng)
 
+    def networks(self) -> list[nn.Module]:
+        return [self.generator, self.discriminator]
+
     def forward(self, z: Tensor) -> Tensor:
         return self.generator(z)
 
@@ -110,6 +116,7 @@ class DCGAN(GanModule):
         update_g = (self.iteration + 1) % self.hparams.n_critic == 0
         sigma = self.noise_std()
         real_label = 1.0 - self.hparams.label_smoothing
+        real = self.image_format(real)
 
         z = self.sample_z(real.shape[0])
         with torch.set_grad_enabled(update_g):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import torch
@@ -13,14 +14,15 @@ class ImagePool:
 
     Per image, as the official code: while the pool fills, each new fake is stored and returned;
     then with probability ½ a random stored fake is returned and replaced by the new one, else the
-    new one is returned. Decisions come from a CPU generator of its own (no device sync), whose
-    state is saved with the contents, so a resumed run draws the same sequence.
+    new one is returned. Decisions come from a Python ``random.Random`` of its own (no tensor is
+    read back, so no device sync), whose state is saved with the contents: a resumed run draws the
+    same sequence.
     """
 
     def __init__(self, size: int = 50, seed: int = 0) -> None:
         self.size = size
         self.images: list[Tensor] = []
-        self.rng = torch.Generator().manual_seed(seed)
+        self.rng = random.Random(seed)
 
     def query(self, images: Tensor) -> Tensor:
         """(B, C, H, W) fakes → (B, C, H, W) fakes for D, detached."""
@@ -32,8 +34,8 @@ class ImagePool:
             if len(self.images) < self.size:
                 self.images.append(image)
                 out.append(image)
-            elif torch.rand((), generator=self.rng).item() < 0.5:
-                k = int(torch.randint(len(self.images), (), generator=self.rng))
+            elif self.rng.random() < 0.5:
+                k = self.rng.randrange(len(self.images))
                 out.append(self.images[k])
                 self.images[k] = image
             else:
@@ -42,11 +44,12 @@ class ImagePool:
 
     def state_dict(self) -> dict[str, Any]:
         stored = torch.cat(self.images).cpu() if self.images else torch.empty(0)
-        return {"images": stored, "rng": self.rng.get_state()}
+        return {"images": stored, "rng": self.rng.getstate()}
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
         self.images = list(state["images"].to(device).split(1)) if state["images"].numel() else []
-        self.rng.set_state(state["rng"])
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
 
     def to(self, device: torch.device | str) -> ImagePool:
         self.images = [image.to(device) for image in self.images]

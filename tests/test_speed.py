@@ -1,0 +1,98 @@
+"""Speed switches train, and the training step never reads a tensor back to the host."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY, make_cfg
+from ganlab.train import train
+
+READBACKS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")
+
+
+@pytest.fixture
+def readbacks(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Counts host read-backs of tensors made inside training_step (on GPU each is a sync).
+
+    ``counts["wrap"](cls)`` instruments another module class (the DCGAN and CycleGAN are done).
+    """
+    counts: dict = {"inside": 0}
+    state = {"active": False}
+    for name in READBACKS:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, __original=original, **kwargs):
+            # torch.optim reads its step counter, a CPU tensor by design (no device sync): not counted
+            if state["active"] and "torch/optim/" not in sys._getframe(1).f_code.co_filename:
+                counts["inside"] += 1
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+
+    def wrap(cls: type) -> None:
+        step = cls.training_step
+
+        def wrapped(self, *args, __step=step, **kwargs):
+            state["active"] = True
+            try:
+                return __step(self, *args, **kwargs)
+            finally:
+                state["active"] = False
+
+        monkeypatch.setattr(cls, "training_step", wrapped)
+
+    from ganlab.modules.cyclegan import CycleGAN
+    from ganlab.modules.dcgan import DCGAN
+
+    wrap(DCGAN)
+    wrap(CycleGAN)
+    counts["wrap"] = wrap
+    return counts
+
+
+def test_dcgan_step_makes_no_host_readback(tmp_path: Path, mnist_root: Path, readbacks: dict) -> None:
+    train(make_cfg(tmp_path, [*TINY, f"paths.data_dir={mnist_root}", "logger=csv"]))
+    assert readbacks["inside"] == 0
+
+
+def test_cyclegan_step_makes_no_host_readback(tmp_path: Path, readbacks: dict) -> None:
+    import fabricate
+    from test_cyclegan import TINY_CYCLE
+
+    root = fabricate.unpaired_folder(tmp_path / "data")
+    (root / "trainA" / "zz_corrupt.jpg").unlink()
+    train(make_cfg(tmp_path / "run", [*TINY_CYCLE, f"data.root={root}", "trainer.max_epochs=1"]))
+    assert readbacks["inside"] == 0
+
+
+def test_the_counter_sees_a_readback(readbacks: dict) -> None:
+    from ganlab.modules.base import GanModule
+
+    class Probe(GanModule):
+        def training_step(self, batch, batch_idx):
+            return torch.ones(()).item() + bool(torch.zeros(()))
+
+    readbacks["wrap"](Probe)
+    Probe().training_step(None, 0)
+    assert readbacks["inside"] == 2
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        ["trainer.precision=bf16-mixed"],
+        ["model.channels_last=true"],
+        ["model.optimizer.foreach=true"],
+        ["model.compile=true"],
+    ],
+)
+def test_speed_switches_train(tmp_path: Path, mnist_root: Path, switches: list[str]) -> None:
+    train(make_cfg(tmp_path, [*TINY, f"paths.data_dir={mnist_root}", "logger=csv", *switches]))
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["iteration"] == 4
+    assert not any("_orig_mod" in k for k in ckpt["state_dict"])  # compiled nets keep their keys
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install train test lint format clean distclean
+.PHONY: install train test lint format clean distclean bench bench-gpu
 
 install: $(STAMP)
 
@@ -35,3 +35,9 @@ clean:  ## caches only; run directories under outputs/ are never deleted by make
 
 distclean: clean
 	rm -rf $(VENV)
+
+bench: install  ## ganlab vs a plain PyTorch loop on this machine's device (CPU cases without a GPU)
+	$(BIN)/python -m ganlab.bench $(ARGS)
+
+bench-gpu: install  ## the GPU cases: DCGAN 28/64 px, CycleGAN 256 px
+	$(BIN)/python -m ganlab.bench --device cuda $(ARGS)

@@ -96,3 +96,15 @@ def test_speed_switches_train(tmp_path: Path, mnist_root: Path, switches: list[s
     assert ckpt["iteration"] == 4
     assert not any("_orig_mod" in k for k in ckpt["state_dict"])  # compiled nets keep their keys
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_bench_measures_both_sides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ganlab.bench import run_case
+
+    monkeypatch.chdir(tmp_path)
+    result = run_case(
+        "dcgan28", torch.device("cpu"), warmup=1, window=2, repeats=2, extra=["model.generator.ngf=8"]
+    )
+    assert result["ganlab"] > 0 and result["plain"] > 0
+    assert result["ratio"] == pytest.approx(result["ganlab"] / result["plain"])
+    assert result["unit"] == "img/s" and result["batch"] == 64

@@ -1,0 +1,223 @@
+"""``make bench``: ganlab's training path against a plain PyTorch loop, same networks and data.
+
+python -m ganlab.bench [--cases dcgan28,dcgan64,cyclegan64] [--device cpu|cuda] [--repeats 5]
+
+Both sides train the networks of the same composed config on the same in-memory random uint8
+images, with the same losses, optimizers and batch size. ganlab's side is the real path: the
+LightningModule and DataModule through the Lightning Trainer (no logger, no progress bar). Warm-up
+iterations are excluded; each side's rate is the median over ``repeats`` timed windows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from ganlab.cli import quiet_third_party
+from ganlab.losses import cycle_l1, get_loss, identity_l1
+from ganlab.modules.pool import ImagePool
+from ganlab.train import CONFIG_DIR
+
+CASES: dict[str, dict[str, Any]] = {
+    "dcgan28": {"model": "dcgan", "size": 28, "channels": 1, "batch": 64, "device": "any"},
+    "dcgan64": {"model": "dcgan", "size": 64, "channels": 3, "batch": 128, "device": "any"},
+    "cyclegan64": {"model": "cyclegan", "size": 64, "channels": 3, "batch": 1, "device": "cpu"},
+    "cyclegan256": {"model": "cyclegan", "size": 256, "channels": 3, "batch": 1, "device": "cuda"},
+}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class WindowTimer(L.Callback):
+    """Timestamps every ``window`` iterations after ``warmup`` (a device sync at those points only)."""
+
+    def __init__(self, warmup: int, window: int, device: torch.device) -> None:
+        self.warmup, self.window, self.device, self.stamps = warmup, window, device, []
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        done = module.iteration - self.warmup
+        if done >= 0 and done % self.window == 0:
+            sync(self.device)
+            self.stamps.append(time.perf_counter())
+
+
+def case_config(case: dict[str, Any], device: torch.device, extra: list[str]) -> DictConfig:
+    data = "synthetic_unpaired" if case["model"] == "cyclegan" else "synthetic"
+    overrides = [
+        f"model={case['model']}", f"data={data}", "logger=none", "metrics=none", "~callbacks.progress_bar",
+        f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", "trainer.log_every_n_steps=50",
+        *extra,
+    ]  # fmt: skip
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    with open_dict(cfg):
+        cfg.data.image_size, cfg.data.channels, cfg.data.batch_size = (
+            case["size"],
+            case["channels"],
+            case["batch"],
+        )
+        cfg.paths.output_dir = str(Path("outputs") / "bench" / "run")
+    return cfg
+
+
+def time_ganlab(cfg: DictConfig, warmup: int, window: int, repeats: int, device: torch.device) -> list[float]:
+    total = warmup + window * repeats
+    L.seed_everything(0, verbose=False)
+    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    timer = WindowTimer(warmup, window, device)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()] + [timer]
+    trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=False, max_epochs=10_000, limit_train_batches=total,
+        max_steps=-1, enable_model_summary=False, enable_progress_bar=False, limit_val_batches=0,
+    )  # fmt: skip
+    _run_until(trainer, model, datamodule, total)
+    return [
+        window * cfg.data.batch_size / (b - a) for a, b in zip(timer.stamps, timer.stamps[1:], strict=False)
+    ]
+
+
+def _run_until(trainer: L.Trainer, model: Any, datamodule: Any, total: int) -> None:
+    class Stop(L.Callback):
+        def on_train_batch_end(self, trainer: L.Trainer, module: Any, *args: Any) -> None:
+            if module.iteration >= total:
+                trainer.should_stop = True
+
+    trainer.callbacks.append(Stop())
+    trainer.fit(model, datamodule=datamodule)
+
+
+def time_plain(cfg: DictConfig, case: dict[str, Any], warmup: int, window: int, repeats: int,
+               device: torch.device) -> list[float]:  # fmt: skip
+    """The same training written as a plain loop (pytorch/examples style)."""
+    torch.manual_seed(0)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()
+    images = datamodule.train_set.images.to(device)
+    other = getattr(datamodule.train_set, "b", images).to(device)
+    step = _dcgan_step(cfg, device) if case["model"] == "dcgan" else _cyclegan_step(cfg, device)
+    batch, stamps = case["batch"], []
+    n = len(images)
+    for it in range(warmup + window * repeats + 1):
+        if it >= warmup and (it - warmup) % window == 0:
+            sync(device)
+            stamps.append(time.perf_counter())
+        if it == warmup + window * repeats:
+            break
+        idx = torch.randint(0, n, (batch,), device=device)
+        step(images[idx].float().div_(127.5).sub_(1.0), other[idx].float().div_(127.5).sub_(1.0))
+    return [window * batch / (b - a) for a, b in itertools.pairwise(stamps)]
+
+
+def _dcgan_step(cfg: DictConfig, device: torch.device):
+    m = cfg.model
+    g, d = instantiate(m.generator).to(device), instantiate(m.discriminator).to(device)
+    opt = instantiate(m.optimizer)
+    opt_g, opt_d = opt(g.parameters(), lr=m.lr), opt(d.parameters(), lr=m.lr_d or m.lr)
+    loss = get_loss(m.loss)
+
+    def step(real: torch.Tensor, _: torch.Tensor) -> None:
+        z = torch.randn(real.shape[0], g.latent_dim, device=device)
+        fake = g(z)
+        opt_d.zero_grad(set_to_none=True)
+        loss.d(d(real), d(fake.detach())).backward()
+        opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        loss.g(d(fake)).backward()
+        opt_g.step()
+
+    return step
+
+
+def _cyclegan_step(cfg: DictConfig, device: torch.device):
+    m = cfg.model
+    make_g, make_d = instantiate(m.generator), instantiate(m.discriminator)
+    g_a, g_b, d_a, d_b = (net.to(device) for net in (make_g(), make_g(), make_d(), make_d()))
+    opt = instantiate(m.optimizer)
+    opt_g = opt([*g_a.parameters(), *g_b.parameters()], lr=m.lr)
+    opt_d = opt([*d_a.parameters(), *d_b.parameters()], lr=m.lr)
+    loss, pool_a, pool_b = get_loss(m.loss), ImagePool(m.pool_size), ImagePool(m.pool_size)
+    discs = [*d_a.parameters(), *d_b.parameters()]
+
+    def step(a: torch.Tensor, b: torch.Tensor) -> None:
+        fake_b, fake_a = g_a(a), g_b(b)
+        rec_a, rec_b = g_b(fake_b), g_a(fake_a)
+        for p in discs:
+            p.requires_grad_(False)
+        opt_g.zero_grad(set_to_none=True)
+        total = (
+            loss.g(d_a(fake_b)) + loss.g(d_b(fake_a))
+            + m.lambda_a * cycle_l1(rec_a, a) + m.lambda_b * cycle_l1(rec_b, b)
+            + m.lambda_b * m.lambda_identity * identity_l1(g_a(b), b)
+            + m.lambda_a * m.lambda_identity * identity_l1(g_b(a), a)
+        )  # fmt: skip
+        total.backward()
+        opt_g.step()
+        for p in discs:
+            p.requires_grad_(True)
+        opt_d.zero_grad(set_to_none=True)
+        (loss.d(d_a(b), d_a(pool_a.query(fake_b))) + loss.d(d_b(a), d_b(pool_b.query(fake_a)))).backward()
+        opt_d.step()
+
+    return step
+
+
+def run_case(
+    name: str, device: torch.device, warmup: int, window: int, repeats: int, extra: list[str]
+) -> dict:
+    case = CASES[name]
+    cfg = case_config(case, device, extra)
+    ganlab = statistics.median(time_ganlab(cfg, warmup, window, repeats, device))
+    plain = statistics.median(time_plain(cfg, case, warmup, window, repeats, device))
+    unit = "it/s" if case["batch"] == 1 else "img/s"
+    name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return {"case": name, "ganlab": ganlab, "plain": plain, "ratio": ganlab / plain, "unit": unit,
+            "device": name_dev, "batch": case["batch"], "size": case["size"], "switches": extra}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--cases", default=None, help="comma-separated; default: every case for the device")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--window", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides for both sides, e.g. model.channels_last=true"
+    )
+    args = parser.parse_args()
+    quiet_third_party()
+    device = torch.device(args.device)
+    names = args.cases.split(",") if args.cases else [
+        n for n, c in CASES.items() if c["device"] in ("any", device.type)
+    ]  # fmt: skip
+    results = []
+    for name in names:
+        r = run_case(name, device, args.warmup, args.window, args.repeats, args.overrides)
+        results.append(r)
+        print(f"BENCH {r['case']} ganlab={r['ganlab']:.1f} plain={r['plain']:.1f} ratio={r['ratio']:.3f} "
+              f"unit={r['unit']} device={r['device'].replace(' ', '_')}", flush=True)  # fmt: skip
+    out = Path("outputs") / "bench" / f"bench-{device.type}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -195,15 +195,20 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--cases", default=None, help="comma-separated; default: every case for the device")
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--window", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=None, help="iterations not timed (GPU 20, CPU 3)")
+    parser.add_argument(
+        "--window", type=int, default=None, help="iterations per timed window (GPU 50, CPU 5)"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timed windows; the median is reported")
     parser.add_argument(
         "overrides", nargs="*", help="Hydra overrides for both sides, e.g. model.channels_last=true"
     )
     args = parser.parse_args()
     quiet_third_party()
     device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    args.warmup = args.warmup if args.warmup is not None else (20 if gpu else 3)
+    args.window = args.window if args.window is not None else (50 if gpu else 5)
     names = args.cases.split(",") if args.cases else [
         n for n, c in CASES.items() if c["device"] in ("any", device.type)
     ]  # fmt: skip

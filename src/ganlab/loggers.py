@@ -39,13 +39,14 @@ def resolve_mode(mode: str) -> str:
     ``WANDB_MODE`` in the environment wins, as in wandb itself. Deciding here matters: an online
     init without network retries for ~90 s and may hang (wandb#9865).
     """
+    source = "WANDB_MODE" if "WANDB_MODE" in os.environ else "logger.wandb.mode"
     mode = os.environ.get("WANDB_MODE", mode)
     if mode in ("online", "offline", "disabled"):
         return mode
     if mode == "dryrun":
         return "offline"
     if mode != "auto":
-        raise ConfigError(f"logger.wandb.mode={mode} is not one of auto, online, offline, disabled")
+        raise ConfigError(f"{source}={mode} is not one of auto, online, offline, disabled")
     return "online" if _has_api_key() and _reachable(WANDB_HOST) else "offline"
 
 

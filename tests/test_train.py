@@ -265,3 +265,19 @@ def test_tensorboard_logger_and_loader_workers(tmp_path: Path, mnist_root: Path)
     train(cfg)
     assert list(tmp_path.glob("tensorboard/version_*/events.out.tfevents.*"))
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 4
+
+
+def test_on_device_batches_resume_exactly(tmp_path: Path, mnist_root: Path) -> None:
+    """data.on_device: batches indexed on the training device; same resume guarantee."""
+    common = [*TINY, *data_args(mnist_root), "logger=csv", "trainer.max_epochs=3", "data.on_device=true"]
+    train(make_cfg(tmp_path / "full", [*common, "max_iters=7"]))
+    train(make_cfg(tmp_path / "first", [*common, "max_iters=3"]))
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    train(make_cfg(tmp_path / "resumed", [*common, "max_iters=7", f"ckpt_path={ckpt}"]))
+    full, resumed = read_csv_losses(tmp_path / "full"), read_csv_losses(tmp_path / "resumed")
+    assert len(full) == 7 and sorted(resumed) == [3, 4, 5, 6]
+    for step, losses in resumed.items():
+        assert losses == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
+    # and it is a different data path from the DataLoader one (another order), not a no-op
+    train(make_cfg(tmp_path / "loader", [*common[:-1], "max_iters=2"]))
+    assert read_csv_losses(tmp_path / "loader")[1] != full[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
@@ -30,6 +31,45 @@ class UInt8Images(Dataset):
 
     def __getitems__(self, indices: list[int]) -> Tensor:
         return self.images[indices]
+
+
+class DeviceBatches:
+    """Training batches indexed straight out of a uint8 tensor on the training device.
+
+    ``data.on_device=true``: no DataLoader, no host-to-device copy per batch. The order is a
+    permutation drawn on the CPU from (seed, epoch), split over DDP ranks; the position (epoch,
+    batches done) is saved in checkpoints, so a resumed run continues with the same batches.
+    """
+
+    def __init__(self, images: Tensor, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.images, self.batch_size, self.seed, self.rank, self.world = images, batch_size, seed, rank, world
+        self.epoch, self.start = 0, 0  # where the next iter() begins
+        self.position = (0, 0)  # (epoch, batches yielded) of the running iteration
+
+    def __len__(self) -> int:
+        return len(self.images) // self.world // self.batch_size
+
+    def __iter__(self) -> Iterator[Tensor]:
+        epoch, start = self.epoch, self.start
+        self.epoch, self.start = epoch + 1, 0  # one iter() per epoch, also when abandoned early
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.images), generator=g)[self.rank :: self.world]
+        order = order[: len(self) * self.batch_size].to(self.images.device).view(len(self), self.batch_size)
+        return self._batches(epoch, start, order)
+
+    def _batches(self, epoch: int, start: int, order: Tensor) -> Iterator[Tensor]:
+        for i in range(start, len(order)):
+            self.position = (epoch, i + 1)
+            yield self.images[order[i]]
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.position[0], "done": self.position[1]}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        epoch, done = state["epoch"], state["done"]
+        if done >= len(self):  # saved at the end of an epoch: the next one starts afresh
+            epoch, done = epoch + 1, 0
+        self.epoch, self.start, self.position = epoch, done, (epoch, done)
 
 
 def _as_batch(batch: Tensor) -> Tensor:
@@ -81,8 +121,10 @@ class InMemoryImageDataModule(L.LightningDataModule):
         channels: int = 3,
         pin_memory: bool = True,
         seed: int = 0,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
+        self.on_device = on_device
         self.data_dir, self.batch_size, self.num_workers = data_dir, batch_size, num_workers
         self.image_size, self.channels, self.seed = image_size, channels, seed
         self.pin_memory = pin_memory
@@ -107,8 +149,14 @@ class InMemoryImageDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> StatefulDataLoader:
+    def train_dataloader(self) -> StatefulDataLoader | DeviceBatches:
         assert self.train_set is not None
+        if self.on_device and self.trainer is not None:
+            strategy = self.trainer.strategy
+            images = self.train_set.images.to(strategy.root_device)
+            return DeviceBatches(
+                images, self.batch_size, self.seed, self.trainer.global_rank, self.trainer.world_size
+            )
         if len(self.train_set) < self.batch_size:
             raise ConfigError(
                 f"data.batch_size={self.batch_size} exceeds the {len(self.train_set)} training images"

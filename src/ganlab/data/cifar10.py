@@ -34,11 +34,12 @@ class CIFAR10DataModule(InMemoryImageDataModule):
         channels: int = 3,
         pin_memory: bool = True,
         seed: int = 0,
+        on_device: bool = False,
         download: bool = True,
         verify_checksums: bool = True,
         url: str = CIFAR10.url,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed)
+        super().__init__(data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed, on_device)
         self.download, self.verify_checksums, self.url = download, verify_checksums, url
 
     @property

@@ -40,10 +40,11 @@ class MNISTDataModule(InMemoryImageDataModule):
         channels: int = 1,
         pin_memory: bool = True,
         seed: int = 0,
+        on_device: bool = False,
         download: bool = True,
         mirrors: list[str] | None = None,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed)
+        super().__init__(data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed, on_device)
         self.download, self.mirrors = download, mirrors
 
     @property

@@ -108,3 +108,31 @@ def test_bench_measures_both_sides(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert result["ganlab"] > 0 and result["plain"] > 0
     assert result["ratio"] == pytest.approx(result["ganlab"] / result["plain"])
     assert result["unit"] == "img/s" and result["batch"] == 64
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_no_device_sync_inside_the_step_on_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU, torch itself refuses any synchronising call made inside training_step."""
+    from ganlab.modules.dcgan import DCGAN
+
+    step = DCGAN.training_step
+
+    def strict(self, *args, **kwargs):
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return step(self, *args, **kwargs)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+    monkeypatch.setattr(DCGAN, "training_step", strict)
+    overrides = [
+        *TINY,
+        "trainer=gpu",
+        "data=synthetic",
+        "data.image_size=32",
+        "data.on_device=true",
+        "logger=csv",
+    ]
+    train(make_cfg(tmp_path, overrides))
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 4

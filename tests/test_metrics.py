@@ -234,3 +234,22 @@ def test_ddp_on_two_processes_equals_one_process(tmp_path: Path, weights: Path) 
 def test_shards_cover_exactly_once() -> None:
     parts = [shard(23, r, 3) for r in range(3)]
     assert [list(range(23))[p] for p in parts] == [list(range(0, 8)), list(range(8, 16)), list(range(16, 23))]
+
+
+def test_cyclegan_fid_both_directions(tmp_path: Path, weights: Path) -> None:
+    from test_cyclegan import TINY_CYCLE
+
+    root = fabricate.unpaired_folder(tmp_path / "data")
+    (root / "trainA" / "zz_corrupt.jpg").unlink()
+    overrides = [
+        *[a for a in TINY_CYCLE if a != "metrics=none"], f"data.root={root}", "trainer.max_epochs=2",
+        f"metrics.fid.weights_path={weights}", "metrics.fid.feature=64", "metrics.reference=test",
+        "metrics.kid.subset_size=2", f"paths.cache_dir={tmp_path / 'cache'}",
+    ]  # fmt: skip
+    best = train(make_cfg(tmp_path / "run", overrides))
+    (path,) = (tmp_path / "run").glob("csv/version_*/metrics.csv")
+    with open(path) as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val/fid_a2b")]
+    assert len(rows) == 2 and all(r["val/fid_b2a"] and r["val/kid_a2b"] and r["val/kid_b2a"] for r in rows)
+    assert best == pytest.approx(min(float(r["val/fid_a2b"]) for r in rows), rel=1e-6)  # monitor: a2b
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()

@@ -12,17 +12,21 @@ from torch import nn
 from ganlab.errors import CheckpointError
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's contents (tensors and plain containers only: never executes code)."""
+def load_checkpoint(path: str | Path, option: str = "ckpt") -> dict[str, Any]:
+    """The checkpoint's contents (tensors and plain containers only: never executes code).
+
+    Memory-mapped: tensors are read from disk only when used, so a caller that needs a few
+    entries (train.py's resume, before Lightning loads the file itself) reads little.
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"ckpt={path} does not exist; give the path of a checkpoints/last.ckpt")
+        raise CheckpointError(f"{option}={path} does not exist; give the path of a checkpoints/last.ckpt")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:
-        raise CheckpointError(f"ckpt={path} cannot be read ({' '.join(str(e).split())})") from None
+        raise CheckpointError(f"{option}={path} cannot be read ({' '.join(str(e).split())})") from None
     if "ganlab_config" not in ckpt:
-        raise CheckpointError(f"ckpt={path} has no ganlab config; was it written by ganlab.train?")
+        raise CheckpointError(f"{option}={path} has no ganlab config; was it written by ganlab.train?")
     return ckpt
 
 

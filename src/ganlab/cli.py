@@ -8,10 +8,18 @@ import sys
 import warnings
 from collections.abc import Callable
 
+import torch
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.errors import GanlabError
+
+
+def pick_device(name: str) -> torch.device:
+    """``device=auto|cpu|cuda|cuda:N`` of the command-line tools."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def one_line(error: BaseException) -> str:

@@ -19,29 +19,17 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
 from ganlab.checkpoint import check_targets, load_checkpoint
-from ganlab.cli import run_cli
-from ganlab.data.unpaired import find_unreadable, list_images, load_rgb
-from ganlab.errors import ConfigError, DataError
+from ganlab.cli import pick_device, run_cli
+from ganlab.data.images import load_rgb, readable_images
+from ganlab.errors import ConfigError
 from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches
-from ganlab.metrics.fid import FidKid
 from ganlab.metrics.inception import resolve_weights
 from ganlab.train import CONFIG_DIR
-from ganlab.translate import pick_device
 
 
-def folder_images(folder: Path) -> list[Tensor]:
+def folder_images(folder: Path, name: str) -> list[Tensor]:
     """uint8 (3, H, W) images of a folder (RGB-converted), in file-name order."""
-    if not folder.is_dir():
-        raise DataError(f"{folder} is not a folder of images")
-    paths = list_images(folder)
-    if len(paths) < 2:
-        raise DataError(f"{folder} holds {len(paths)} image(s); FID needs at least 2")
-    bad = find_unreadable(paths)
-    if bad:
-        raise DataError(
-            f"unreadable image(s) in {folder}: {', '.join(p.name for p in bad[:10])}; remove them"
-        )
-    return [TF.pil_to_tensor(load_rgb(p)) for p in paths]
+    return [TF.pil_to_tensor(load_rgb(p)) for p in readable_images(folder, name, at_least=2)]
 
 
 def same_size_batches(images: list[Tensor], batch_size: int) -> Iterator[Tensor]:
@@ -69,16 +57,11 @@ def _evaluator(cfg: DictConfig, device: torch.device) -> FIDEvaluator:
 
 def evaluate_folders(cfg: DictConfig) -> dict[str, Any]:
     device = pick_device(cfg.device)
-    real, fake = folder_images(Path(cfg.real)), folder_images(Path(cfg.fake))
+    real, fake = folder_images(Path(cfg.real), "real"), folder_images(Path(cfg.fake), "fake")
     evaluator = _evaluator(cfg, device)
-    evaluator.cache = None  # folders change under the same name: never cache them
     # folders may mix sizes: features per same-size batch; the extractor resizes to 299
-    metric_key = "folders"
-    metric = FidKid(evaluator.dim, *evaluator.kid_args).to(device)
-    for batch in same_size_batches(real, evaluator.batch_size):
-        metric.update(evaluator.features(batch), real=True)
-    evaluator.metrics[metric_key] = metric
-    result = evaluator.score(metric_key, same_size_batches(fake, evaluator.batch_size))
+    evaluator.set_reference_batches("folders", same_size_batches(real, evaluator.batch_size))
+    result = evaluator.score("folders", same_size_batches(fake, evaluator.batch_size))
     return {**result, "protocol": {**evaluator.protocol(), "real": str(cfg.real), "fake": str(cfg.fake)}}
 
 

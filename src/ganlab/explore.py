@@ -15,12 +15,11 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from ganlab.cli import run_cli
+from ganlab.cli import pick_device, run_cli
 from ganlab.errors import ConfigError
 from ganlab.generate import save_images
 from ganlab.latent import arithmetic, interpolation_path, latents, load_generator, render
 from ganlab.train import CONFIG_DIR
-from ganlab.translate import pick_device
 
 
 def labelled_grid(images: Tensor, path: Path, nrow: int = 8, scale: int = 3) -> None:

@@ -12,11 +12,10 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torchvision.utils import save_image
 
-from ganlab.cli import run_cli
+from ganlab.cli import pick_device, run_cli
 from ganlab.errors import ConfigError
 from ganlab.latent import latents, load_generator, render
 from ganlab.train import CONFIG_DIR
-from ganlab.translate import pick_device
 
 
 def save_images(images: Tensor, output: Path, nrow: int = 8) -> list[Path]:

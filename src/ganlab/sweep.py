@@ -12,7 +12,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from ganlab.errors import ConfigError
 
@@ -47,11 +47,8 @@ def check_multirun_ddp(cfg: DictConfig, info: dict[str, Any]) -> None:
     """Lightning's DDP launcher re-runs sys.argv per rank, which breaks under ``-m`` (hydra#2070)."""
     strategy = str(cfg.trainer.get("strategy", "auto"))
     devices = cfg.trainer.get("devices", 1)
-    several = (
-        devices not in (1, "1", None)
-        and devices != [0]
-        and not (isinstance(devices, list) and len(devices) == 1)
-    )
+    count = len(devices) if isinstance(devices, list | tuple | ListConfig) else devices
+    several = count not in (1, "1", None)
     if info["multirun"] and strategy.startswith("ddp") and several and not launched_externally():
         raise ConfigError(
             "Lightning's DDP launcher cannot run under Hydra multirun (-m): it re-runs the sweep per "

@@ -9,7 +9,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -18,6 +17,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig
+from ganlab.checkpoint import load_checkpoint
 from ganlab.cli import one_line, report, run_cli, user_error
 from ganlab.errors import (
     CheckpointError,
@@ -32,18 +32,10 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def _resume_info(ckpt_path: str | None) -> dict[str, Any]:
-    """What train.py needs from a checkpoint before Lightning loads it (safe: weights_only)."""
+    """What train.py needs from a checkpoint before Lightning loads it."""
     if ckpt_path is None:
         return {}
-    if not Path(ckpt_path).is_file():
-        raise CheckpointError(f"ckpt_path={ckpt_path} does not exist; give the path of a last.ckpt")
-    try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(
-            f"ckpt_path={ckpt_path} cannot be read ({e}); is it a ganlab checkpoint?"
-        ) from None
-    return {"wandb_run_id": ckpt.get("wandb_run_id")}
+    return {"wandb_run_id": load_checkpoint(ckpt_path, option="ckpt_path").get("wandb_run_id")}
 
 
 def build_loggers(cfg: DictConfig, resume: dict[str, Any], info: dict[str, Any] | None = None) -> list[Any]:

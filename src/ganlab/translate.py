@@ -16,16 +16,10 @@ from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
 from ganlab.checkpoint import build_network, load_checkpoint, model_kind
-from ganlab.cli import run_cli
-from ganlab.data.unpaired import find_unreadable, list_images, load_rgb
-from ganlab.errors import ConfigError, DataError
+from ganlab.cli import pick_device, run_cli
+from ganlab.data.images import load_rgb, readable_images
+from ganlab.errors import ConfigError
 from ganlab.train import CONFIG_DIR
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 @torch.no_grad()
@@ -54,14 +48,7 @@ def translate_folder(cfg: DictConfig) -> int:
     device = pick_device(cfg.device)
     net = build_network(ckpt, "generator", "g_a." if cfg.direction == "AtoB" else "g_b.").to(device)
     src, dst = Path(cfg.input), Path(cfg.output)
-    if not src.is_dir():
-        raise DataError(f"input={src} is not a folder of images")
-    paths = list_images(src)
-    if not paths:
-        raise DataError(f"input={src} holds no images")
-    bad = find_unreadable(paths)
-    if bad:
-        raise DataError(f"unreadable image(s) in {src}: {', '.join(p.name for p in bad[:10])}; remove them")
+    paths = readable_images(src, "input")
     crop = int(ckpt["ganlab_config"]["data"]["crop_size"])
     batch: list[tuple[Path, Tensor]] = []
     for i, path in enumerate(paths):

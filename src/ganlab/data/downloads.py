@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from ganlab.data.archive import network_timeout, safe_extract
+from ganlab.data.images import list_images
 from ganlab.errors import DataError
 
 # the authors' server, as in the official datasets/download_cyclegan_dataset.sh
@@ -44,12 +45,6 @@ def fetch(url: str, dest: Path) -> None:
         part.unlink(missing_ok=True)
 
 
-def count_images(folder: Path) -> int:
-    from ganlab.data.unpaired import list_images
-
-    return len(list_images(folder))
-
-
 def verify_archive(archive: Path, name: str) -> None:
     """A readable zip holding ``<name>/{trainA,trainB,testA,testB}/`` with the known counts."""
     try:
@@ -81,7 +76,7 @@ def download_cyclegan(name: str, data_dir: Path, url: str | None = None) -> Path
         fetch(url, archive)
     verify_archive(archive, name)
     safe_extract(archive, data_dir)  # staged: the folder appears only when complete
-    counts = tuple(count_images(target / s) for s in SPLITS)
+    counts = tuple(len(list_images(target / s)) for s in SPLITS)
     if name in KNOWN_COUNTS and counts != KNOWN_COUNTS[name]:
         shutil.rmtree(target)  # ours, just extracted: leave nothing that looks complete
         raise DataError(

@@ -20,34 +20,11 @@ from torchvision.transforms.v2 import functional as TF
 
 from ganlab.data.base import to_model_range
 from ganlab.data.downloads import download_cyclegan
+from ganlab.data.images import find_unreadable, list_images, load_rgb
 from ganlab.errors import ConfigError, DataError
 from ganlab.metrics.evaluator import Reference
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files below ``folder`` (recursive, sorted); other files are ignored."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
-
-
-def find_unreadable(paths: list[Path]) -> list[Path]:
-    """Files that PIL cannot decode (checked at a reduced JPEG scale: fast, still catches truncation)."""
-    bad = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image.draft("RGB", (64, 64))
-                image.load()
-        except Exception:
-            bad.append(path)
-    return bad
-
-
-def load_rgb(path: Path) -> Image.Image:
-    """RGB PIL image; grayscale, palette and RGBA files are converted (horse2zebra has grayscale)."""
-    with Image.open(path) as image:
-        return image.convert("RGB")
 
 
 class Preprocess:
@@ -289,14 +266,10 @@ class UnpairedDataModule(L.LightningDataModule):
 
     def panel_images(self) -> dict[str, Tensor]:
         """Fixed uint8 images per domain for translation panels: the first test (else train) images."""
-        size = self.preprocess.crop_size
-        center = Preprocess("resize_and_crop", size, size, flip=False)  # whole image, crop_size²
-        g = torch.Generator().manual_seed(0)
-        out = {}
-        for domain in ("A", "B"):
-            paths = self.paths.get(f"test{domain}") or self.paths[f"train{domain}"]
-            out[domain] = torch.stack([center(load_rgb(p), g) for p in paths[: self.num_panels]])
-        return out
+        return {domain: self._resized(self._source_paths(domain)[: self.num_panels]) for domain in ("A", "B")}
+
+    def _source_paths(self, domain: str) -> list[Path]:
+        return self.paths.get(f"test{domain}") or self.paths[f"train{domain}"]
 
     def _resized(self, paths: list[Path]) -> Tensor:
         """Whole images resized to crop_size², uint8 (N, 3, S, S): what G sees at test time."""
@@ -329,11 +302,9 @@ class UnpairedDataModule(L.LightningDataModule):
 
     def fid_sources(self) -> dict[str, Tensor]:
         """Every test image of each source domain (train images when there is no test folder)."""
-        out = {}
-        for key, domain in (("a2b", "A"), ("b2a", "B")):
-            paths = self.paths.get(f"test{domain}") or self.paths[f"train{domain}"]
-            out[key] = self._resized(paths)
-        return out
+        return {
+            key: self._resized(self._source_paths(domain)) for key, domain in (("a2b", "A"), ("b2a", "B"))
+        }
 
     def on_after_batch_transfer(self, batch: dict[str, Tensor], dataloader_idx: int) -> dict[str, Tensor]:
         return {k: to_model_range(v) for k, v in batch.items()}

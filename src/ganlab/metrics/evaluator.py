@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class Reference:
     split: str
     transform: str
     images: Tensor
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class FIDEvaluator:
@@ -78,7 +77,7 @@ class FIDEvaluator:
         metric = FidKid(self.dim, *self.kid_args).to(self.device)
         meta = {
             "dataset": ref.dataset, "split": ref.split, "transform": ref.transform, "count": len(ref.images),
-            "weights_sha256": self.weights_sha256, "feature": self.dim, **ref.meta,
+            "weights_sha256": self.weights_sha256, "feature": self.dim,
         }  # fmt: skip
         state = self.cache.load(meta) if self.cache is not None else None
         if state is None:
@@ -91,6 +90,13 @@ class FIDEvaluator:
         else:
             self.cache_hits.append(key)
         metric.load_real_state(state, keep=rank == 0)  # summed over ranks at compute(): exact
+        self.metrics[key] = metric
+
+    def set_reference_batches(self, key: str, batches: Iterator[Tensor]) -> None:
+        """Real statistics for ``key`` from uint8 batches, not cached (folders change under one name)."""
+        metric = FidKid(self.dim, *self.kid_args).to(self.device)
+        for batch in batches:
+            metric.update(self.features(batch), real=True)
         self.metrics[key] = metric
 
     def score(self, key: str, fakes: Iterator[Tensor]) -> dict[str, float]:

@@ -39,6 +39,8 @@ class CycleGAN(GanModule):
     optimizer over D_X and D_Y) on fakes drawn from an image pool of 50 per discriminator.
     """
 
+    batch_kind = "unpaired"
+
     def __init__(
         self,
         generator: Callable[[], nn.Module],
@@ -67,8 +69,6 @@ class CycleGAN(GanModule):
         self.loss = get_loss(loss)
         self.pool_a = ImagePool(pool_size, seed=seed * 2 + 1)  # fake B images, for d_a
         self.pool_b = ImagePool(pool_size, seed=seed * 2 + 2)  # fake A images, for d_b
-
-    batch_kind = "unpaired"
 
     @property
     def default_max_epochs(self) -> int:

@@ -35,6 +35,9 @@ class DCGAN(GanModule):
         num_samples: size of the fixed-noise sample grid.
     """
 
+    default_max_epochs = 25  # pytorch/examples dcgan's budget, used when trainer.max_epochs is null
+    nan_advice = "lower model.lr, model.loss=least_squares or model.label_smoothing=0.1"
+
     def __init__(
         self,
         generator: nn.Module,
@@ -81,9 +84,6 @@ class DCGAN(GanModule):
                     rank_zero_warn("checkpoint RNG state is from another device; noise reseeded")
             self._rng_state = None
         return self._rng
-
-    default_max_epochs = 25  # pytorch/examples dcgan's budget, used when trainer.max_epochs is null
-    nan_advice = "lower model.lr, model.loss=least_squares or model.label_smoothing=0.1"
 
     def sample_z(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device, generator=self.rng)

@@ -253,3 +253,18 @@ def test_cyclegan_fid_both_directions(tmp_path: Path, weights: Path) -> None:
     assert len(rows) == 2 and all(r["val/fid_b2a"] and r["val/kid_a2b"] and r["val/kid_b2a"] for r in rows)
     assert best == pytest.approx(min(float(r["val/fid_a2b"]) for r in rows), rel=1e-6)  # monitor: a2b
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_evaluate_a_checkpoint(tmp_path: Path, mnist_root: Path, weights: Path) -> None:
+    run = tmp_path / "run"
+    train(make_cfg(run, [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
+    result = run_module(
+        "ganlab.evaluate", f"ckpt={run / 'checkpoints' / 'last.ckpt'}", f"metrics.fid.weights_path={weights}",
+        "metrics.fid.feature=64", "metrics.reference=test", "num_fake=24", "metrics.kid.subset_size=8",
+        f"paths.cache_dir={tmp_path / 'cache'}", "device=cpu", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["num_real"] == 64 and out["num_fake"] == 24  # the fabricated test split, num_fake latents
+    assert out["fid"] >= 0 and out["iteration"] == 4 and out["protocol"]["reference"] == "test"
+    assert len(list((tmp_path / "cache" / "fid-real").glob("*.pt"))) == 1  # real stats cached

@@ -80,6 +80,12 @@ def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     server.shutdown()
 
 
+def fid_weights(path: Path) -> list[str]:
+    """Overrides for the fabricated Inception weights (real shapes, random values: not the sha256
+    torch-fidelity publishes, so they are accepted only deliberately)."""
+    return [f"metrics.fid.weights_path={path}", "metrics.fid.allow_other_weights=true"]
+
+
 def make_cfg(output_dir: Path, overrides: list[str]) -> DictConfig:
     """The real composed config (conf/train.yaml), with the run directory pinned to output_dir."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

@@ -319,7 +319,7 @@ def test_translate_refuses_a_dcgan_checkpoint(tmp_path: Path, mnist_root: Path) 
 
     train(make_cfg(tmp_path, [*TINY, f"paths.data_dir={mnist_root}", "logger=csv"]))
     result = run_module(
-        "ganlab.translate", f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", f"input={tmp_path}",
+        "ganlab.translate", f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", f"input={tmp_path / 'csv'}",
         f"output={tmp_path / 'o'}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 1 and "DCGAN checkpoint" in result.stderr

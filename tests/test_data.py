@@ -120,11 +120,11 @@ def _tar(path: Path, members: dict[str, bytes]) -> Path:
 
 
 def test_safe_extract_tar_and_zip(tmp_path: Path) -> None:
-    safe_extract(_tar(tmp_path / "a.tar.gz", {"set/x.txt": b"x"}), tmp_path / "out")
+    safe_extract(_tar(tmp_path / "a.tar.gz", {"set/x.txt": b"x"}), tmp_path / "out", "set", 100)
     assert (tmp_path / "out" / "set" / "x.txt").read_bytes() == b"x"
     with zipfile.ZipFile(tmp_path / "b.zip", "w") as zf:
         zf.writestr("other/y.txt", "y")
-    safe_extract(tmp_path / "b.zip", tmp_path / "out")
+    safe_extract(tmp_path / "b.zip", tmp_path / "out", "other", 100)
     assert (tmp_path / "out" / "other" / "y.txt").read_text() == "y"
 
 
@@ -138,7 +138,7 @@ def test_safe_extract_refuses_escaping_members(tmp_path: Path, kind: str) -> Non
             zf.writestr("ok.txt", "1")
             zf.writestr("../escaped.txt", "2")
     with pytest.raises(DataError, match="outside"):
-        safe_extract(archive, tmp_path / "out")
+        safe_extract(archive, tmp_path / "out", "ok.txt", 100)
     assert not (tmp_path / "escaped.txt").exists()
     assert not (tmp_path / "out" / "ok.txt").exists()  # nothing half-extracted
 
@@ -147,5 +147,5 @@ def test_safe_extract_damaged_archive(tmp_path: Path) -> None:
     archive = _tar(tmp_path / "a.tar.gz", {"set/x.bin": np.arange(50000, dtype=np.int64).tobytes()})
     archive.write_bytes(archive.read_bytes()[:2000])
     with pytest.raises(DataError):
-        safe_extract(archive, tmp_path / "out")
+        safe_extract(archive, tmp_path / "out", "set", 1 << 20)
     assert not (tmp_path / "out" / "set").exists()

@@ -17,7 +17,7 @@ from PIL import Image
 from scipy import linalg
 
 import fabricate
-from conftest import TINY, make_cfg, run_module
+from conftest import TINY, fid_weights, make_cfg, run_module
 from ganlab.metrics.cache import RealStatsCache
 from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches, shard
 from ganlab.metrics.fid import FidKid
@@ -79,7 +79,7 @@ def test_evaluate_folders_agrees_with_torch_fidelity(tmp_path: Path, weights: Pa
     real = write_folder(tmp_path / "real", 60, 110, seed=1)
     fake = write_folder(tmp_path / "fake", 50, 150, seed=2)
     result = run_module(
-        "ganlab.evaluate", f"real={real}", f"fake={fake}", f"metrics.fid.weights_path={weights}",
+        "ganlab.evaluate", f"real={real}", f"fake={fake}", *fid_weights(weights),
         "metrics.fid.feature=64", "device=cpu", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -178,7 +178,7 @@ def test_training_logs_fid_and_keeps_best_ckpt_of_the_lowest(
 ) -> None:
     overrides = [
         *[a for a in TINY if a != "metrics=none"], f"paths.data_dir={mnist_root}", "logger=csv",
-        f"metrics.fid.weights_path={weights}", "metrics.fid.feature=64", "metrics.every_n_epochs=null",
+        *fid_weights(weights), "metrics.fid.feature=64", "metrics.every_n_epochs=null",
         "metrics.every_n_iters=1", "metrics.num_fake=16", "metrics.num_real=16", "metrics.batch_size=16",
         "metrics.kid.subset_size=8", f"paths.cache_dir={tmp_path / 'cache'}", "model.lr=0.01",
     ]  # fmt: skip
@@ -243,7 +243,7 @@ def test_cyclegan_fid_both_directions(tmp_path: Path, weights: Path) -> None:
     (root / "trainA" / "zz_corrupt.jpg").unlink()
     overrides = [
         *[a for a in TINY_CYCLE if a != "metrics=none"], f"data.root={root}", "trainer.max_epochs=2",
-        f"metrics.fid.weights_path={weights}", "metrics.fid.feature=64", "metrics.reference=test",
+        *fid_weights(weights), "metrics.fid.feature=64", "metrics.reference=test",
         "metrics.kid.subset_size=2", f"paths.cache_dir={tmp_path / 'cache'}",
     ]  # fmt: skip
     best = train(make_cfg(tmp_path / "run", overrides))
@@ -259,7 +259,7 @@ def test_evaluate_a_checkpoint(tmp_path: Path, mnist_root: Path, weights: Path) 
     run = tmp_path / "run"
     train(make_cfg(run, [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
     result = run_module(
-        "ganlab.evaluate", f"ckpt={run / 'checkpoints' / 'last.ckpt'}", f"metrics.fid.weights_path={weights}",
+        "ganlab.evaluate", f"ckpt={run / 'checkpoints' / 'last.ckpt'}", *fid_weights(weights),
         "metrics.fid.feature=64", "metrics.reference=test", "num_fake=24", "metrics.kid.subset_size=8",
         f"paths.cache_dir={tmp_path / 'cache'}", "device=cpu", cwd=tmp_path,
     )  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import TINY, make_cfg, run_module
+from conftest import TINY, fid_weights, make_cfg, run_module
 from fabricate import inception_weights, wandb_records
 from ganlab.errors import ConfigError
 from ganlab.sweep import assign_gpu, check_multirun_ddp
@@ -139,7 +139,7 @@ def test_two_trial_optuna_search(tmp_path: Path, mnist_root: Path) -> None:
     result = run_module(
         "ganlab.train", "hparams_search=dcgan_fid", "hydra.sweeper.n_trials=2",
         *[a for a in sweep_args(mnist_root, sweep) if a != "metrics=none"], "logger=csv",
-        f"metrics.fid.weights_path={weights}", "metrics.fid.feature=64", "metrics.num_fake=16",
+        *fid_weights(weights), "metrics.fid.feature=64", "metrics.num_fake=16",
         "metrics.num_real=16", "metrics.kid.subset_size=8", f"paths.cache_dir={tmp_path / 'cache'}",
         cwd=tmp_path, timeout=600,
     )  # fmt: skip

@@ -1,15 +1,64 @@
-"""Reading ganlab checkpoints safely: ``weights_only`` loading, networks rebuilt from the stored config."""
+"""Reading ganlab checkpoints as data: ``weights_only`` loading, networks rebuilt from a registry.
+
+A checkpoint stores the run's resolved config (``ganlab_config``) so the tools can rebuild its
+networks. That config is *data*: a ``_target_`` in it is looked up, as an exact string, in the
+registries below (ganlab's own classes); nothing is imported or called by name, and every argument
+must be a plain value (number, string, bool, None, or a list of those) that the class accepts.
+Networks are first built on the ``meta`` device and compared with the stored weights, so a config
+that asks for a network larger than the file's own tensors is refused before memory is allocated.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
+from ganlab.data.cifar10 import CIFAR10DataModule
+from ganlab.data.mnist import MNISTDataModule
+from ganlab.data.synthetic import SyntheticImages, SyntheticUnpaired
+from ganlab.data.unpaired import UnpairedDataModule
 from ganlab.errors import CheckpointError
+from ganlab.modules.cyclegan import CycleGAN
+from ganlab.modules.dcgan import DCGAN
+from ganlab.nets.dcgan import Discriminator, Generator
+from ganlab.nets.patchgan import PatchDiscriminator
+from ganlab.nets.resnet import ResnetGenerator
+
+
+def _by_name(*classes: type) -> dict[str, type]:
+    return {f"{c.__module__}.{c.__qualname__}": c for c in classes}
+
+
+NETWORKS = _by_name(Generator, Discriminator, ResnetGenerator, PatchDiscriminator)
+MODULES = _by_name(DCGAN, CycleGAN)
+DATA_MODULES = _by_name(
+    MNISTDataModule, CIFAR10DataModule, UnpairedDataModule, SyntheticImages, SyntheticUnpaired
+)
+OPTIMIZERS = {
+    f"torch.optim.{c.__name__}": c
+    for c in (torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.SGD)
+}
+# the sub-configs a module config may hold, and where their classes come from
+COMPONENTS = {"generator": NETWORKS, "discriminator": NETWORKS, "optimizer": OPTIMIZERS}
+# a file never chooses where ganlab downloads from: these stored data keys are dropped
+NOT_FROM_FILES = ("url", "mirrors")
+# integer arguments above these would allocate without bound (sizes, counts)
+INT_LIMITS = {
+    "image_size": 4096,
+    "crop_size": 4096,
+    "load_size": 8192,
+    "size": 1 << 20,
+    "batch_size": 1 << 14,
+}
+NETWORK_INT_LIMIT = 1 << 16
+WANDB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def load_checkpoint(path: str | Path, option: str = "ckpt") -> dict[str, Any]:
@@ -25,40 +74,215 @@ def load_checkpoint(path: str | Path, option: str = "ckpt") -> dict[str, Any]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:
         raise CheckpointError(f"{option}={path} cannot be read ({' '.join(str(e).split())})") from None
-    if "ganlab_config" not in ckpt:
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("ganlab_config"), dict):
         raise CheckpointError(f"{option}={path} has no ganlab config; was it written by ganlab.train?")
     return ckpt
 
 
-SAFE_TARGETS = ("ganlab.nets.", "ganlab.modules.", "ganlab.data.", "torch.optim.")
+# --- checking what a file says ---
 
 
-def check_targets(conf: Any, where: str = "checkpoint config") -> None:
-    """Refuse a stored config whose ``_target_`` names code outside ganlab (and torch.optim)."""
-    if isinstance(conf, dict):
-        target = conf.get("_target_")
-        if target is not None and not str(target).startswith(SAFE_TARGETS):
-            raise CheckpointError(
-                f"{where} names {target!r}, which is not a ganlab class; refusing to build it"
-            )
-        for value in conf.values():
-            check_targets(value, where)
-    elif isinstance(conf, list):
-        for value in conf:
-            check_targets(value, where)
+def _refuse(where: str, key: str, what: str) -> CheckpointError:
+    return CheckpointError(f"{where}: {key} {what}; refusing to build it (nothing was run)")
 
 
-def build_network(ckpt: dict[str, Any], key: str, prefix: str) -> nn.Module:
+def _plain(value: Any, where: str, key: str, limit: int | None = None) -> Any:
+    """``value`` if it is a plain value (or a list of them), else a refusal naming ``key``."""
+    if isinstance(value, list | tuple):
+        return [_plain(v, where, f"{key}[{i}]", limit) for i, v in enumerate(value)]
+    if value is None or isinstance(value, bool | float | str):
+        return value
+    if isinstance(value, int):
+        if limit is not None and abs(value) > limit:
+            raise _refuse(where, key, f"is {value}, above the limit of {limit}")
+        return value
+    shown = (
+        f"a nested config naming {value.get('_target_')!r}"
+        if isinstance(value, dict)
+        else type(value).__name__
+    )
+    raise _refuse(where, key, f"holds {shown}, not a plain value")
+
+
+def _accepted(cls: type) -> set[str] | None:
+    """Keyword arguments of ``cls``'s constructor, following ``**kwargs`` up the class tree."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)["__init__"]).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names - {"self"}
+    return None  # **kwargs to the top: accept what the class itself checks
+
+
+def _resolve(conf: Any, registry: Mapping[str, type], where: str, key: str) -> tuple[type, bool]:
+    """(class, partial?) for a sub-config, by exact name in ``registry``; refuses anything else."""
+    if not isinstance(conf, dict):
+        raise _refuse(where, key, f"is a {type(conf).__name__}, not a config")
+    target = conf.get("_target_")
+    cls = registry.get(target) if isinstance(target, str) else None
+    if cls is None:
+        raise _refuse(
+            where, f"{key}._target_", f"names {target!r}, which is not one of ganlab's {', '.join(registry)}"
+        )
+    for name in conf:
+        if not isinstance(name, str) or (name.startswith("_") and name not in ("_target_", "_partial_")):
+            raise _refuse(where, f"{key}.{name}", "is not a plain argument")
+    partial = conf.get("_partial_", False)
+    if not isinstance(partial, bool):
+        raise _refuse(where, f"{key}._partial_", "is not true or false")
+    return cls, partial
+
+
+def _kwargs(
+    cls: type, conf: dict[str, Any], where: str, key: str, int_limit: int | None = None
+) -> dict[str, Any]:
+    """The plain keyword arguments of ``conf`` for ``cls``; unknown names are refused."""
+    accepted = _accepted(cls)
+    out = {}
+    for name, value in conf.items():
+        if name in ("_target_", "_partial_"):
+            continue
+        if accepted is not None and name not in accepted:
+            raise _refuse(where, f"{key}.{name}", f"is not an argument of {cls.__name__}")
+        out[name] = _plain(value, where, f"{key}.{name}", INT_LIMITS.get(name, int_limit))
+    return out
+
+
+def _component(conf: Any, registry: Mapping[str, type], where: str, key: str) -> tuple[type, bool, dict]:
+    cls, partial = _resolve(conf, registry, where, key)
+    limit = NETWORK_INT_LIMIT if registry is NETWORKS else None
+    return cls, partial, _kwargs(cls, conf, where, key, limit)
+
+
+def _model_parts(ckpt: dict[str, Any], where: str) -> tuple[type, dict[str, Any], dict[str, tuple]]:
+    """(module class, plain kwargs, {component: (class, partial, kwargs)}) of the stored model config."""
+    conf = ckpt["ganlab_config"].get("model")
+    cls, _ = _resolve(conf, MODULES, where, "model")
+    components = {
+        name: _component(value, COMPONENTS[name], where, f"model.{name}")
+        for name, value in conf.items()
+        if name in COMPONENTS
+    }
+    plain = {k: v for k, v in conf.items() if k not in COMPONENTS}
+    return cls, _kwargs(cls, plain, where, "model"), components
+
+
+def check_config(ckpt: dict[str, Any], where: str = "checkpoint") -> None:
+    """Refuse (one line) a checkpoint whose stored config names anything but ganlab's own classes."""
+    _model_parts(ckpt, where)
+    data = ckpt["ganlab_config"].get("data")
+    if data is not None:
+        _data_parts(data, where)
+    run_id = ckpt.get("wandb_run_id")
+    if run_id is not None and not (isinstance(run_id, str) and WANDB_ID.fullmatch(run_id)):
+        raise _refuse(where, "wandb_run_id", f"is {str(run_id)[:40]!r}, not a W&B run id")
+
+
+def model_kind(ckpt: dict[str, Any], where: str = "checkpoint") -> str:
+    """'CycleGAN', 'DCGAN': the module class of the run (only ganlab's own are recognised)."""
+    return _model_parts(ckpt, where)[0].__name__
+
+
+# --- rebuilding networks, the module and the data module ---
+
+
+def _weights(ckpt: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError("checkpoint has no state_dict; was it written by ganlab.train?")
+    return {
+        k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix) and isinstance(v, torch.Tensor)
+    }
+
+
+def _numel_on_meta(cls: type, kwargs: dict[str, Any], where: str, key: str) -> dict[str, torch.Size]:
+    """Shapes of the network's state, built on the meta device (no memory, no weights)."""
+    try:
+        with torch.device("meta"):
+            probe = cls(**kwargs)
+    except Exception as e:
+        raise _refuse(where, key, f"does not build a {cls.__name__} ({' '.join(str(e).split())})") from None
+    return {k: v.shape for k, v in probe.state_dict().items()}
+
+
+def build_network(ckpt: dict[str, Any], key: str, prefix: str, where: str = "checkpoint") -> nn.Module:
     """The network ``model.<key>`` of the checkpoint's config, with the weights under ``prefix``."""
-    conf = dict(ckpt["ganlab_config"]["model"][key])
-    check_targets(conf)  # a checkpoint must not choose what code runs
-    net = instantiate(conf)
-    net = net() if not isinstance(net, nn.Module) else net  # _partial_ configs (CycleGAN's pairs)
-    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    _, _, components = _model_parts(ckpt, where)
+    if key not in components:
+        raise _refuse(where, f"model.{key}", "is missing")
+    cls, _, kwargs = components[key]
+    state = _weights(ckpt, prefix)
+    shapes = _numel_on_meta(cls, kwargs, where, f"model.{key}")
+    stored = {k: v.shape for k, v in state.items()}
+    if shapes != stored:
+        differ = sorted(set(shapes) ^ set(stored)) or [k for k in shapes if shapes[k] != stored[k]]
+        raise CheckpointError(
+            f"{where}: the weights under {prefix!r} do not fit model.{key} as configured "
+            f"(first difference: {differ[0]!r}); the file is damaged or was edited"
+        )
+    net = cls(**kwargs)
     net.load_state_dict(state)
     return net.eval()
 
 
-def model_kind(ckpt: dict[str, Any]) -> str:
-    """'CycleGAN', 'DCGAN', ...: the module class of the run."""
-    return str(ckpt["ganlab_config"]["model"]["_target_"]).rsplit(".", 1)[-1]
+def _factory(cls: type, partial: bool, kwargs: dict[str, Any]) -> Any:
+    if cls in OPTIMIZERS.values():
+        return functools.partial(cls, **kwargs)  # the module supplies params and lr
+    return functools.partial(cls, **kwargs) if partial else cls(**kwargs)
+
+
+def build_module(ckpt: dict[str, Any], where: str = "checkpoint") -> nn.Module:
+    """The run's LightningModule with its weights, rebuilt from the registry (evaluation)."""
+    cls, kwargs, components = _model_parts(ckpt, where)
+    state = ckpt.get("state_dict") or {}
+    in_file = sum(v.numel() for v in state.values() if isinstance(v, torch.Tensor))
+    wanted = 0
+    for name, (ncls, partial, nkw) in components.items():
+        if ncls in NETWORKS.values():
+            copies = 2 if partial else 1  # CycleGAN builds two of each from one partial config
+            wanted += copies * sum(
+                s.numel() for s in _numel_on_meta(ncls, nkw, where, f"model.{name}").values()
+            )
+    if wanted > in_file:
+        raise CheckpointError(
+            f"{where}: model config asks for {wanted:,} weights but the file holds {in_file:,}; "
+            "the file is damaged or was edited"
+        )
+    parts = {name: _factory(*spec) for name, spec in components.items()}
+    try:
+        module = cls(**kwargs, **parts)
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"{where}: cannot rebuild its model ({' '.join(str(e).split())[:300]})"
+        ) from None
+    return module
+
+
+def _data_parts(conf: Any, where: str) -> tuple[type, dict[str, Any]]:
+    cls, _ = _resolve(conf, DATA_MODULES, where, "data")
+    kept = {k: v for k, v in conf.items() if k not in NOT_FROM_FILES}
+    return cls, _kwargs(cls, kept, where, "data")
+
+
+def build_datamodule(ckpt: dict[str, Any], data_dir: str | None, where: str = "checkpoint") -> Any:
+    """The run's DataModule from the stored config; downloads only from ganlab's official sources."""
+    cls, kwargs = _data_parts(ckpt["ganlab_config"].get("data"), where)
+    if data_dir is not None and "data_dir" in kwargs:
+        kwargs["data_dir"] = data_dir
+    return cls(**kwargs)
+
+
+def stored_int(ckpt: dict[str, Any], section: str, key: str, where: str = "checkpoint") -> int:
+    """A bounded integer of the stored config (e.g. ``data.crop_size``)."""
+    value = ckpt["ganlab_config"].get(section, {}).get(key)
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not 1 <= value <= INT_LIMITS.get(key, 1 << 16)
+    ):
+        raise _refuse(where, f"{section}.{key}", f"is {value!r}, not a size ganlab writes")
+    return value

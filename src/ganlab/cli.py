@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from hydra.errors import HydraException
@@ -55,6 +57,27 @@ def user_error(error: BaseException) -> BaseException | None:
     return error if isinstance(error, HydraException | OmegaConfBaseException) else None
 
 
+_traces = {"wanted": False}  # HYDRA_FULL_ERROR=1 as the user set it, before run_cli sets it for itself
+
+
+def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Inside ``@hydra.main``: a user error prints one line and exits 1 before Hydra adds its
+    own "Error executing job with overrides" report."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            error = user_error(e)
+            if error is None or _traces["wanted"]:
+                raise
+            report(error)
+            sys.exit(1)
+
+    return wrapper
+
+
 def run_cli(entry: Callable[[], object]) -> None:
     """Run a ``@hydra.main`` function; config and data errors print one line and exit 1.
 
@@ -62,7 +85,7 @@ def run_cli(entry: Callable[[], object]) -> None:
     exceptions through, so we can condense them. A user who set it gets full tracebacks.
     """
     quiet_third_party()
-    user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    user_wants_traces = _traces["wanted"] = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         entry()

@@ -13,13 +13,12 @@ from typing import Any
 
 import hydra
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from ganlab.checkpoint import check_targets, load_checkpoint
-from ganlab.cli import pick_device, run_cli
+from ganlab.checkpoint import build_datamodule, build_module, load_checkpoint
+from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import load_rgb, readable_images
 from ganlab.errors import ConfigError
 from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches
@@ -48,7 +47,7 @@ def _evaluator(cfg: DictConfig, device: torch.device) -> FIDEvaluator:
     m = cfg.metrics
     if not m:
         raise ConfigError("metrics=none leaves nothing to evaluate; drop that override")
-    weights = resolve_weights(m.fid.weights_path)
+    weights = resolve_weights(m.fid.weights_path, allow_other=bool(m.fid.get("allow_other_weights", False)))
     return FIDEvaluator(
         weights, m.cache_dir, device, dim=int(m.fid.feature), batch_size=int(m.batch_size),
         kid_subsets=int(m.kid.subsets), kid_subset_size=int(m.kid.subset_size),
@@ -66,15 +65,10 @@ def evaluate_folders(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _restore(ckpt: dict[str, Any], cfg: DictConfig) -> tuple[Any, Any]:
-    """The checkpoint's LightningModule (weights loaded) and DataModule, from its own config."""
-    config = ckpt["ganlab_config"]
-    check_targets({"model": config["model"], "data": config["data"]})
-    module = instantiate(config["model"])
-    module.load_state_dict(ckpt["state_dict"])
-    data_conf = dict(config["data"])
-    if cfg.data_dir is not None:
-        data_conf["data_dir"] = cfg.data_dir
-    return module, instantiate(data_conf)
+    """The checkpoint's LightningModule (weights loaded) and DataModule, rebuilt from ganlab's own
+    classes with the stored plain values (never from names in the file)."""
+    where = f"ckpt={cfg.ckpt}"
+    return build_module(ckpt, where), build_datamodule(ckpt, cfg.data_dir, where)
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
@@ -108,6 +102,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+@one_line_errors
 def _hydra_main(cfg: DictConfig) -> None:
     if cfg.ckpt is not None and cfg.real is None and cfg.fake is None:
         result = evaluate_checkpoint(cfg)

@@ -15,10 +15,11 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from ganlab.cli import pick_device, run_cli
+from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.errors import ConfigError
 from ganlab.generate import save_images
 from ganlab.latent import arithmetic, interpolation_path, latents, load_generator, render
+from ganlab.outputs import check_new_files
 from ganlab.train import CONFIG_DIR
 
 
@@ -40,6 +41,7 @@ def labelled_grid(images: Tensor, path: Path, nrow: int = 8, scale: int = 3) -> 
 
 
 def interpolate(cfg: DictConfig) -> Path:
+    check_new_files([Path(cfg.output)], bool(cfg.overwrite))
     generator = load_generator(cfg.ckpt, pick_device(cfg.device))
     z = interpolation_path(list(cfg.seeds), cfg.steps, cfg.method, generator.latent_dim)
     return save_images(render(generator, z), Path(cfg.output), nrow=cfg.steps)[0]
@@ -48,11 +50,12 @@ def interpolate(cfg: DictConfig) -> Path:
 def vector_arithmetic(cfg: DictConfig) -> tuple[Path, Path]:
     """Reference grid (indexed) beside the output; output rows: G(mean a), G(mean b), G(mean c),
     G(a − b + c), then perturbations of a − b + c."""
+    output = Path(cfg.output)
+    ref_path = output.with_name(f"{output.stem}_reference{output.suffix or '.png'}")
+    check_new_files([output, ref_path], bool(cfg.overwrite))
     generator = load_generator(cfg.ckpt, pick_device(cfg.device))
     reference = latents(cfg.seed, cfg.n, generator.latent_dim)
     result = arithmetic(reference, list(cfg.a), list(cfg.b), list(cfg.c))
-    output = Path(cfg.output)
-    ref_path = output.with_name(f"{output.stem}_reference{output.suffix or '.png'}")
     labelled_grid(render(generator, reference), ref_path)
     means = torch.stack([reference[list(g)].mean(0) for g in (cfg.a, cfg.b, cfg.c)])
     noise = torch.randn(cfg.perturbations, len(result), generator=torch.Generator().manual_seed(cfg.seed + 1))
@@ -62,6 +65,7 @@ def vector_arithmetic(cfg: DictConfig) -> tuple[Path, Path]:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="explore")
+@one_line_errors
 def _hydra_main(cfg: DictConfig) -> None:
     if cfg.mode == "interpolate":
         print(f"wrote {interpolate(cfg)}")

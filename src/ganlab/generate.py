@@ -12,21 +12,29 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torchvision.utils import save_image
 
-from ganlab.cli import pick_device, run_cli
+from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.errors import ConfigError
 from ganlab.latent import latents, load_generator, render
+from ganlab.outputs import check_new_files
 from ganlab.train import CONFIG_DIR
+
+
+def output_paths(output: Path, n: int) -> list[Path]:
+    """The files ``save_images`` writes: the grid itself, or ``00000.png`` ... in the folder."""
+    if output.suffix.lower() == ".png":
+        return [output]
+    return [output / f"{i:05d}.png" for i in range(n)]
 
 
 def save_images(images: Tensor, output: Path, nrow: int = 8) -> list[Path]:
     """Images in [−1, 1] → one grid (output ends in .png) or numbered PNGs in a folder."""
     images = images.add(1.0).div(2.0).clamp(0.0, 1.0)
+    paths = output_paths(output, len(images))
     if output.suffix.lower() == ".png":
         output.parent.mkdir(parents=True, exist_ok=True)
         save_image(images, output, nrow=nrow, padding=2)
-        return [output]
+        return paths
     output.mkdir(parents=True, exist_ok=True)
-    paths = [output / f"{i:05d}.png" for i in range(len(images))]
     for image, path in zip(images, paths, strict=True):
         save_image(image, path)
     return paths
@@ -35,12 +43,14 @@ def save_images(images: Tensor, output: Path, nrow: int = 8) -> list[Path]:
 def generate(cfg: DictConfig) -> list[Path]:
     if cfg.n < 1:
         raise ConfigError(f"n={cfg.n} must be ≥ 1")
+    check_new_files(output_paths(Path(cfg.output), cfg.n), bool(cfg.overwrite))
     generator = load_generator(cfg.ckpt, pick_device(cfg.device))
     z = latents(cfg.seed, cfg.n, generator.latent_dim)
     return save_images(render(generator, z, cfg.batch_size), Path(cfg.output), cfg.nrow)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="generate")
+@one_line_errors
 def _hydra_main(cfg: DictConfig) -> None:
     paths = generate(cfg)
     where = paths[0] if len(paths) == 1 else paths[0].parent

@@ -14,10 +14,11 @@ from ganlab.errors import ConfigError
 
 def load_generator(ckpt_path: str, device: torch.device) -> nn.Module:
     """The DCGAN generator of a checkpoint, in eval mode, built from the checkpoint's own config."""
-    ckpt = load_checkpoint(ckpt_path)
-    if model_kind(ckpt) != "DCGAN":
-        raise ConfigError(f"ckpt={ckpt_path} is a {model_kind(ckpt)} checkpoint; this needs a DCGAN one")
-    return build_network(ckpt, "generator", "generator.").to(device)
+    ckpt, where = load_checkpoint(ckpt_path), f"ckpt={ckpt_path}"
+    kind = model_kind(ckpt, where)
+    if kind != "DCGAN":
+        raise ConfigError(f"ckpt={ckpt_path} is a {kind} checkpoint; this needs a DCGAN one")
+    return build_network(ckpt, "generator", "generator.", where).to(device)
 
 
 def latents(seed: int, n: int, dim: int) -> Tensor:

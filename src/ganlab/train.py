@@ -17,7 +17,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig
-from ganlab.checkpoint import load_checkpoint
+from ganlab.checkpoint import check_config, load_checkpoint
 from ganlab.cli import one_line, report, run_cli, user_error
 from ganlab.errors import (
     CheckpointError,
@@ -35,7 +35,9 @@ def _resume_info(ckpt_path: str | None) -> dict[str, Any]:
     """What train.py needs from a checkpoint before Lightning loads it."""
     if ckpt_path is None:
         return {}
-    return {"wandb_run_id": load_checkpoint(ckpt_path, option="ckpt_path").get("wandb_run_id")}
+    ckpt = load_checkpoint(ckpt_path, option="ckpt_path")
+    check_config(ckpt, f"ckpt_path={ckpt_path}")  # a file that names code is refused, not trained on
+    return {"wandb_run_id": ckpt.get("wandb_run_id")}
 
 
 def build_loggers(cfg: DictConfig, resume: dict[str, Any], info: dict[str, Any] | None = None) -> list[Any]:

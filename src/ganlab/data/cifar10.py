@@ -9,7 +9,7 @@ from torch import Tensor
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.utils import download_url
 
-from ganlab.data.archive import network_timeout, safe_extract
+from ganlab.data.archive import network_timeout, refuse_existing, safe_extract
 from ganlab.data.base import InMemoryImageDataModule
 from ganlab.errors import DataError
 
@@ -21,6 +21,7 @@ class CIFAR10DataModule(InMemoryImageDataModule):
         verify_checksums: check each batch file's md5 on load, as torchvision does; false accepts
             re-packed copies (and the small files the tests fabricate).
         url: where the archive is fetched from (torchvision's official URL by default).
+        max_extract_gb: the most the archive may unpack to; more is refused.
     """
 
     fid_name = "cifar10"
@@ -38,9 +39,11 @@ class CIFAR10DataModule(InMemoryImageDataModule):
         download: bool = True,
         verify_checksums: bool = True,
         url: str = CIFAR10.url,
+        max_extract_gb: float = 0.2,
     ) -> None:
         super().__init__(data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed, on_device)
         self.download, self.verify_checksums, self.url = download, verify_checksums, url
+        self.max_extract_gb = max_extract_gb
 
     @property
     def folder(self) -> Path:
@@ -65,13 +68,16 @@ class CIFAR10DataModule(InMemoryImageDataModule):
             return
         reason = "download disabled (data.download=false)"
         if self.download:
+            refuse_existing(self.folder)  # a partial folder is the user's: never replaced
             try:
                 with network_timeout():
                     download_url(self.url, self.data_dir, CIFAR10.filename, CIFAR10.tgz_md5)
                 archive = Path(self.data_dir) / CIFAR10.filename
                 if not archive.is_file():
                     raise OSError(f"no file at {self.url}")
-                safe_extract(archive, Path(self.data_dir))
+                safe_extract(
+                    archive, Path(self.data_dir), CIFAR10.base_folder, int(self.max_extract_gb * 1e9)
+                )
                 return
             except DataError:
                 raise

@@ -9,7 +9,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ganlab.data.archive import network_timeout, safe_extract
+from ganlab.data.archive import DEFAULT_MAX_EXTRACT_GB, network_timeout, refuse_existing, safe_extract
 from ganlab.data.images import list_images
 from ganlab.errors import DataError
 
@@ -22,6 +22,8 @@ CYCLEGAN_SETS = (
 )  # fmt: skip
 # image counts of trainA, trainB, testA, testB where checked against a real copy
 KNOWN_COUNTS = {"horse2zebra": (1067, 1334, 120, 140)}
+# bytes unpacked, where measured on a real copy (with headroom); other sets: data.max_extract_gb
+KNOWN_SIZES = {"horse2zebra": 150_000_000}
 SPLITS = ("trainA", "trainB", "testA", "testB")
 
 
@@ -45,10 +47,16 @@ def fetch(url: str, dest: Path) -> None:
         part.unlink(missing_ok=True)
 
 
-def verify_archive(archive: Path, name: str) -> None:
-    """A readable zip holding ``<name>/{trainA,trainB,testA,testB}/`` with the known counts."""
+def verify_archive(archive: Path, name: str, max_bytes: int) -> None:
+    """A readable zip holding ``<name>/{trainA,trainB,testA,testB}/``, unpacking to ≤ ``max_bytes``."""
     try:
         with zipfile.ZipFile(archive) as zf:
+            declared = sum(i.file_size for i in zf.infolist())
+            if declared > max_bytes:  # before testzip, which would inflate every member
+                raise DataError(
+                    f"{archive} unpacks to {declared / 1e9:.3g} GB, more than the {max_bytes / 1e9:.3g} GB "
+                    "allowed (data.max_extract_gb); refusing"
+                )
             bad = zf.testzip()
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError) as e:
@@ -60,8 +68,13 @@ def verify_archive(archive: Path, name: str) -> None:
         raise DataError(f"{archive} has no {', '.join(f'{name}/{s}/' for s in missing)}; not {name}")
 
 
-def download_cyclegan(name: str, data_dir: Path, url: str | None = None) -> Path:
-    """``<data_dir>/<name>/`` with the four splits, downloaded and checked if absent."""
+def download_cyclegan(
+    name: str, data_dir: Path, url: str | None = None, max_extract_gb: float = DEFAULT_MAX_EXTRACT_GB
+) -> Path:
+    """``<data_dir>/<name>/`` with the four splits, downloaded and checked if absent.
+
+    A partial ``<data_dir>/<name>/`` (some splits missing) is the user's: it is never replaced.
+    """
     target = data_dir / name
     if all((target / s).is_dir() for s in SPLITS):
         return target
@@ -70,18 +83,22 @@ def download_cyclegan(name: str, data_dir: Path, url: str | None = None) -> Path
             f"data.name={name} is not an official CycleGAN set ({', '.join(CYCLEGAN_SETS)}); "
             "for your own images set data.root=<dir with trainA/ trainB/>"
         )
+    refuse_existing(target)  # before downloading anything
     url = url or CYCLEGAN_URL.format(name=name)
     archive = data_dir / f"{name}.zip"
-    if not archive.is_file():
+    fetched = not archive.is_file()
+    if fetched:
         fetch(url, archive)
-    verify_archive(archive, name)
-    safe_extract(archive, data_dir)  # staged: the folder appears only when complete
+    max_bytes = KNOWN_SIZES.get(name, int(max_extract_gb * 1e9))
+    verify_archive(archive, name, max_bytes)
+    safe_extract(archive, data_dir, keep=name, max_bytes=max_bytes)  # staged: appears only complete
     counts = tuple(len(list_images(target / s)) for s in SPLITS)
     if name in KNOWN_COUNTS and counts != KNOWN_COUNTS[name]:
-        shutil.rmtree(target)  # ours, just extracted: leave nothing that looks complete
+        shutil.rmtree(target)  # created by the line above: leave nothing that looks complete
         raise DataError(
             f"{target} holds {counts} images in {'/'.join(SPLITS)}, expected {KNOWN_COUNTS[name]}; "
-            f"delete {archive} and {target} and download again"
+            f"delete {archive} and download again"
         )
-    archive.unlink()
+    if fetched:
+        archive.unlink()  # ours; a zip the user placed there stays
     return target

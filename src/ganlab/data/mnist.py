@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import gzip
-import shutil
+import hashlib
 from pathlib import Path
 
 import torch
 from torch import Tensor
 from torchvision.datasets import MNIST
 
-from ganlab.data.archive import network_timeout
+from ganlab.data.archive import gunzip_atomic
 from ganlab.data.base import InMemoryImageDataModule
+from ganlab.data.downloads import fetch
 from ganlab.errors import DataError
 
+MAX_UNPACKED = 60_000_000  # the largest IDX file (train images) is 47 MB
 RAW_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -55,15 +56,7 @@ class MNISTDataModule(InMemoryImageDataModule):
         return [f for f in RAW_FILES if not (self.raw_dir / f).is_file()]
 
     def prepare_data(self) -> None:
-        for name in self._missing():  # the .gz files as distributed: unpack them in place
-            packed = self.raw_dir / f"{name}.gz"
-            if packed.is_file():
-                try:
-                    with gzip.open(packed) as src, open(self.raw_dir / name, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-                except (OSError, EOFError) as e:
-                    (self.raw_dir / name).unlink(missing_ok=True)
-                    raise DataError(f"{packed} is damaged ({e}); delete it and run again") from None
+        self._unpack()
         if not self._missing():
             return
         reason = "download disabled (data.download=false)"
@@ -78,14 +71,38 @@ class MNISTDataModule(InMemoryImageDataModule):
         )
 
     def _download(self) -> str | None:
-        """Download with torchvision; the reason for failure, or None on success."""
-        cls = MNIST if self.mirrors is None else type("MNIST", (MNIST,), {"mirrors": self.mirrors})
-        try:
-            with network_timeout():
-                cls(self.data_dir, train=True, download=True)
-        except Exception as e:  # torchvision raises RuntimeError/URLError/OSError per mirror
-            return f"the download failed ({' '.join(str(e).split())})"
+        """torchvision's files from its mirrors (md5-checked, atomic); the reason for failure, or None."""
+        mirrors = self.mirrors if self.mirrors is not None else MNIST.mirrors
+        errors: list[str] = []
+        for filename, md5 in MNIST.resources:
+            packed = self.raw_dir / filename
+            if (self.raw_dir / filename.removesuffix(".gz")).is_file() or packed.is_file():
+                continue
+            if not any(self._fetch_one(mirror + filename, packed, md5, errors) for mirror in mirrors):
+                return f"the download failed ({'; '.join(errors)})"
+        self._unpack()
         return None
+
+    @staticmethod
+    def _fetch_one(url: str, packed: Path, md5: str, errors: list[str]) -> bool:
+        try:
+            fetch(url, packed)
+        except DataError as e:
+            errors.append(str(e))
+            return False
+        digest = hashlib.md5(packed.read_bytes(), usedforsecurity=False).hexdigest()
+        if digest != md5:
+            packed.unlink()  # just written by fetch above
+            errors.append(f"{url} is not MNIST's file (md5 {digest}, expected {md5})")
+            return False
+        return True
+
+    def _unpack(self) -> None:
+        """The .gz files as distributed, unpacked via a temporary name (a kill leaves no partial IDX)."""
+        for name in self._missing():
+            packed = self.raw_dir / f"{name}.gz"
+            if packed.is_file():
+                gunzip_atomic(packed, self.raw_dir / name, MAX_UNPACKED)
 
     def load_split(self, train: bool) -> Tensor:
         try:

@@ -170,6 +170,7 @@ class UnpairedDataModule(L.LightningDataModule):
         name: str | None = "horse2zebra",
         url: str | None = None,
         download: bool = True,
+        max_extract_gb: float = 20.0,
         preprocess: str = "resize_and_crop",
         load_size: int = 286,
         crop_size: int = 256,
@@ -188,6 +189,7 @@ class UnpairedDataModule(L.LightningDataModule):
             raise ConfigError(f"data.channels={channels}: unpaired folders are read as RGB (3)")
         self.data_dir, self.root, self.name, self.url = Path(data_dir), root, name, url
         self.download, self.serial_batches, self.skip_corrupt = download, serial_batches, skip_corrupt
+        self.max_extract_gb = max_extract_gb
         self.preprocess = Preprocess(preprocess, load_size, crop_size, flip)
         self.batch_size, self.num_workers, self.num_panels, self.seed = (
             batch_size,
@@ -208,7 +210,7 @@ class UnpairedDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.root is None and self.download:
-            download_cyclegan(self.folder.name, self.data_dir, self.url)
+            download_cyclegan(self.folder.name, self.data_dir, self.url, self.max_extract_gb)
 
     def _domain(self, split: str, required: bool) -> list[Path]:
         folder = self.folder / split

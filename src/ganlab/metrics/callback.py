@@ -25,7 +25,8 @@ class FIDCallback(Checkpoint):
 
     Args:
         num_real: cap on reference images (the first N of the split); None uses all.
-        fid: ``weights_path`` (None: torch hub cache, downloaded if absent) and ``feature`` (2048).
+        fid: ``weights_path`` (None: torch hub cache, downloaded if absent), ``feature`` (2048) and
+            ``allow_other_weights`` (accept a file whose sha256 is not torch-fidelity's).
         kid: ``subsets`` and ``subset_size`` (shrunk to the image counts when larger).
         monitor: the metric for best.ckpt; "auto" is val/fid (DCGAN) or val/fid_a2b (CycleGAN).
     """
@@ -48,7 +49,7 @@ class FIDCallback(Checkpoint):
         self.every_n_epochs, self.every_n_iters = every_n_epochs, every_n_iters
         self.num_fake, self.num_real, self.reference = num_fake, num_real, reference
         self.batch_size, self.monitor = batch_size, monitor
-        self.fid = {"weights_path": None, "feature": 2048, **(fid or {})}
+        self.fid = {"weights_path": None, "feature": 2048, "allow_other_weights": False, **(fid or {})}
         self.kid = {"subsets": 100, "subset_size": 1000, **(kid or {})}
         self.best: float | None = None
         self.last: float | None = None
@@ -58,7 +59,7 @@ class FIDCallback(Checkpoint):
 
     def preflight(self) -> Path:
         """Find (or fetch) the weights now: a missing file stops the run before training."""
-        return resolve_weights(self.fid["weights_path"])
+        return resolve_weights(self.fid["weights_path"], allow_other=bool(self.fid["allow_other_weights"]))
 
     @property
     def best_path(self) -> Path:

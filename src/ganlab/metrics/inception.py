@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -17,18 +19,25 @@ from ganlab.errors import ConfigError, GanlabError
 
 WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
 FEATURE_DIMS = (64, 192, 768, 2048)
+# torch-fidelity publishes the sha256 as torch.hub does: its leading hex digits in the file name
+PUBLISHED_SHA256 = re.search(r"-([0-9a-f]{8,})\.pth$", WEIGHTS_FILE).group(1)  # type: ignore[union-attr]
 
 
 class MissingWeightsError(GanlabError):
     """The Inception weights are neither on disk nor downloadable."""
 
 
+class WrongWeightsError(GanlabError):
+    """A weights file that is not torch-fidelity's Inception, or not plain tensors."""
+
+
 def hub_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
 
 
-def resolve_weights(weights_path: str | None, download: bool = True) -> Path:
-    """The weights file: ``weights_path``, else the torch hub cache, else downloaded there."""
+def resolve_weights(weights_path: str | None, download: bool = True, allow_other: bool = False) -> Path:
+    """The weights file: ``weights_path``, else the torch hub cache, else downloaded there; its
+    sha256 checked against torch-fidelity's published one unless ``allow_other``."""
     if weights_path is not None:
         path = Path(weights_path).expanduser()
         if not path.is_file():
@@ -36,10 +45,10 @@ def resolve_weights(weights_path: str | None, download: bool = True) -> Path:
                 f"metrics.fid.weights_path={path} does not exist; point it at {WEIGHTS_FILE} "
                 f"(from {URL_INCEPTION_V3}), or turn FID off with metrics=none"
             )
-        return path
+        return check_weights(path, allow_other)
     path = hub_weights_path()
     if path.is_file():
-        return path
+        return check_weights(path, allow_other)
     reason = "downloads disabled"
     if download:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,8 +56,11 @@ def resolve_weights(weights_path: str | None, download: bool = True) -> Path:
         try:
             with network_timeout(60):
                 torch.hub.download_url_to_file(URL_INCEPTION_V3, str(part), progress=False)
+            check_weights(part, allow_other=False)  # a wrong download never takes the name
             part.replace(path)
             return path
+        except WrongWeightsError:
+            raise
         except Exception as e:
             reason = f"the download failed: {' '.join(str(e).split())}"
         finally:
@@ -75,6 +87,32 @@ def weights_sha256(path: Path) -> str:
     return _sha256(str(path), stat.st_size, stat.st_mtime)
 
 
+def check_weights(path: Path, allow_other: bool = False) -> Path:
+    """``path`` if its sha256 is torch-fidelity's published one (or ``allow_other``), else one line."""
+    digest = weights_sha256(path)
+    if not digest.startswith(PUBLISHED_SHA256) and not allow_other:
+        raise WrongWeightsError(
+            f"{path} is not torch-fidelity's Inception weights (sha256 {digest[:16]}…, published "
+            f"{PUBLISHED_SHA256}…); use {WEIGHTS_FILE} from {URL_INCEPTION_V3}, or set "
+            "metrics.fid.allow_other_weights=true to use this file anyway (read as plain tensors)"
+        )
+    return path
+
+
+def plain_state_dict(path: Path) -> dict[str, Tensor]:
+    """A weights file read as tensors only (``weights_only=True``): a pickle cannot run code here."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WrongWeightsError(
+            f"{path} cannot be read as plain weights ({' '.join(str(e).split())[:200]}); "
+            f"use {WEIGHTS_FILE} from {URL_INCEPTION_V3}"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise WrongWeightsError(f"{path} is not a state dict of tensors; use {WEIGHTS_FILE}")
+    return state
+
+
 class InceptionFeatures(nn.Module):
     """uint8 images (B, C, H, W), any size, 1 or 3 channels → float32 features (B, dim).
 
@@ -88,12 +126,24 @@ class InceptionFeatures(nn.Module):
         if dim not in FEATURE_DIMS:
             raise ConfigError(f"metrics.fid.feature={dim} must be one of {FEATURE_DIMS}")
         self.dim = dim
-        self.net = NoTrainInceptionV3(
-            name="inception-v3-compat",
-            features_list=[str(dim)],
-            feature_extractor_weights_path=str(weights),
-            antialias=False,
-        )
+        # torch-fidelity reads the path with torch.load(weights_only=False): it only ever sees a
+        # copy we wrote from tensors read with weights_only=True, never the user's file itself
+        state = plain_state_dict(weights)
+        with tempfile.TemporaryDirectory(prefix="ganlab-inception-") as tmp:
+            clean = Path(tmp) / WEIGHTS_FILE
+            torch.save(state, clean)
+            del state
+            try:
+                self.net = NoTrainInceptionV3(
+                    name="inception-v3-compat",
+                    features_list=[str(dim)],
+                    feature_extractor_weights_path=str(clean),
+                    antialias=False,
+                )
+            except RuntimeError as e:  # wrong keys or shapes
+                raise WrongWeightsError(
+                    f"{weights} does not fit torch-fidelity's Inception ({' '.join(str(e).split())[:200]})"
+                ) from None
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:

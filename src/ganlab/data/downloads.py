@@ -27,17 +27,23 @@ KNOWN_SIZES = {"horse2zebra": 150_000_000}
 SPLITS = ("trainA", "trainB", "testA", "testB")
 
 
-def fetch(url: str, dest: Path) -> None:
-    """Download ``url`` to ``dest`` via a ``.part`` file renamed only when complete."""
+def fetch(url: str, dest: Path, max_bytes: int | None = None) -> None:
+    """Download ``url`` to ``dest`` via a ``.part`` file renamed only when complete; a server that
+    sends more than ``max_bytes`` is cut off (the disk is not filled)."""
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    too_big = f"download of {url} is larger than {(max_bytes or 0) / 1e9:.3g} GB; refusing"
     try:
         with network_timeout(), urllib.request.urlopen(url) as response, open(part, "wb") as out:
             expected = response.length
+            if max_bytes is not None and expected is not None and expected > max_bytes:
+                raise DataError(too_big)
             written = 0
             while chunk := response.read(1 << 20):
                 out.write(chunk)
                 written += len(chunk)
+                if max_bytes is not None and written > max_bytes:
+                    raise DataError(too_big)
         if expected is not None and written != expected:
             raise DataError(f"download of {url} stopped after {written} of {expected} bytes; run again")
         part.replace(dest)
@@ -87,9 +93,9 @@ def download_cyclegan(
     url = url or CYCLEGAN_URL.format(name=name)
     archive = data_dir / f"{name}.zip"
     fetched = not archive.is_file()
-    if fetched:
-        fetch(url, archive)
     max_bytes = KNOWN_SIZES.get(name, int(max_extract_gb * 1e9))
+    if fetched:
+        fetch(url, archive, max_bytes)  # a zip is never larger than what it unpacks to
     verify_archive(archive, name, max_bytes)
     safe_extract(archive, data_dir, keep=name, max_bytes=max_bytes)  # staged: appears only complete
     counts = tuple(len(list_images(target / s)) for s in SPLITS)

@@ -86,7 +86,7 @@ class MNISTDataModule(InMemoryImageDataModule):
     @staticmethod
     def _fetch_one(url: str, packed: Path, md5: str, errors: list[str]) -> bool:
         try:
-            fetch(url, packed)
+            fetch(url, packed, MAX_UNPACKED)
         except DataError as e:
             errors.append(str(e))
             return False

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install train test lint format clean distclean bench bench-gpu
+.PHONY: install train test lint format clean distclean bench bench-gpu quality
 
 install: $(STAMP)
 
@@ -41,3 +41,6 @@ bench: install  ## ganlab vs a plain PyTorch loop on this machine's device (CPU 
 
 bench-gpu: install  ## the GPU cases: DCGAN 28/64 px, CycleGAN 256 px
 	$(BIN)/python -m ganlab.bench --device cuda $(ARGS)
+
+quality: install  ## sample quality on real MNIST vs a plain PyTorch loop (CPU, ~15 min); ARGS="--cases default,ema --iters 300,600,1200"
+	$(BIN)/python -m ganlab.quality $(ARGS)

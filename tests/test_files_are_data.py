@@ -82,6 +82,15 @@ def copy_payload(victim: Path, marker: Path) -> dict[str, Any]:
     return {"_target_": "ganlab.data.archive.shutil.copy", "src": str(victim), "dst": str(marker)}
 
 
+def copying_checkpoint(source: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """(a copy of ``source`` whose generator config names shutil.copy, the file that copy would make)."""
+    marker, victim = tmp_path / "copied", tmp_path / "victim.txt"
+    victim.write_text("secret")
+    payload = copy_payload(victim, marker)
+    edit = lambda c: c["ganlab_config"]["model"].update(generator=payload)  # noqa: E731
+    return craft(source, tmp_path / "evil.ckpt", edit), marker
+
+
 def one_line_refusal(result: subprocess.CompletedProcess, *needles: str) -> None:
     assert result.returncode == 1, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
@@ -95,12 +104,7 @@ def one_line_refusal(result: subprocess.CompletedProcess, *needles: str) -> None
 
 @pytest.mark.parametrize("tool", ["generate", "explore", "evaluate", "train"])
 def test_dcgan_tools_refuse_a_config_naming_code(tool: str, dcgan_ckpt: Path, tmp_path: Path) -> None:
-    marker, victim = tmp_path / "copied", tmp_path / "victim.txt"
-    victim.write_text("secret")
-    payload = copy_payload(victim, marker)
-    evil = craft(
-        dcgan_ckpt, tmp_path / "evil.ckpt", lambda c: c["ganlab_config"]["model"].update(generator=payload)
-    )
+    evil, marker = copying_checkpoint(dcgan_ckpt, tmp_path)
     args = {
         "generate": ["ganlab.generate", f"ckpt={evil}", f"output={tmp_path / 'out'}"],
         "explore": ["ganlab.explore", f"ckpt={evil}", f"output={tmp_path / 'walk.png'}"],
@@ -113,12 +117,7 @@ def test_dcgan_tools_refuse_a_config_naming_code(tool: str, dcgan_ckpt: Path, tm
 
 
 def test_translate_refuses_a_config_naming_code(cyclegan_ckpt: Path, photos: Path, tmp_path: Path) -> None:
-    marker, victim = tmp_path / "copied", tmp_path / "victim.txt"
-    victim.write_text("secret")
-    payload = copy_payload(victim, marker)
-    evil = craft(
-        cyclegan_ckpt, tmp_path / "evil.ckpt", lambda c: c["ganlab_config"]["model"].update(generator=payload)
-    )
+    evil, marker = copying_checkpoint(cyclegan_ckpt, tmp_path)
     result = run_module(
         "ganlab.translate",
         f"ckpt={evil}",

@@ -58,6 +58,7 @@ INT_LIMITS = {
     "batch_size": 1 << 14,
 }
 NETWORK_INT_LIMIT = 1 << 16
+META_KEYS = ("_target_", "_partial_", "_convert_")  # Hydra's, read as data; no other "_" key passes
 WANDB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -90,6 +91,8 @@ def _plain(value: Any, where: str, key: str, limit: int | None = None) -> Any:
     """``value`` if it is a plain value (or a list of them), else a refusal naming ``key``."""
     if isinstance(value, list | tuple):
         return [_plain(v, where, f"{key}[{i}]", limit) for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) and not k.startswith("_") for k in value):
+        return {k: _plain(v, where, f"{key}.{k}", limit) for k, v in value.items()}  # e.g. model.ema
     if value is None or isinstance(value, bool | float | str):
         return value
     if isinstance(value, int):
@@ -128,11 +131,13 @@ def _resolve(conf: Any, registry: Mapping[str, type], where: str, key: str) -> t
             where, f"{key}._target_", f"names {target!r}, which is not one of ganlab's {', '.join(registry)}"
         )
     for name in conf:
-        if not isinstance(name, str) or (name.startswith("_") and name not in ("_target_", "_partial_")):
+        if not isinstance(name, str) or (name.startswith("_") and name not in META_KEYS):
             raise _refuse(where, f"{key}.{name}", "is not a plain argument")
     partial = conf.get("_partial_", False)
     if not isinstance(partial, bool):
         raise _refuse(where, f"{key}._partial_", "is not true or false")
+    if conf.get("_convert_", "all") not in ("none", "partial", "object", "all"):
+        raise _refuse(where, f"{key}._convert_", "is not a Hydra conversion mode")
     return cls, partial
 
 
@@ -143,7 +148,7 @@ def _kwargs(
     accepted = _accepted(cls)
     out = {}
     for name, value in conf.items():
-        if name in ("_target_", "_partial_"):
+        if name in META_KEYS:
             continue
         if accepted is not None and name not in accepted:
             raise _refuse(where, f"{key}.{name}", f"is not an argument of {cls.__name__}")
@@ -206,6 +211,12 @@ def _numel_on_meta(cls: type, kwargs: dict[str, Any], where: str, key: str) -> d
     except Exception as e:
         raise _refuse(where, key, f"does not build a {cls.__name__} ({' '.join(str(e).split())})") from None
     return {k: v.shape for k, v in probe.state_dict().items()}
+
+
+def has_ema(ckpt: dict[str, Any], prefix: str) -> bool:
+    """Whether the checkpoint holds an EMA copy of the network under ``prefix`` (``generator.``)."""
+    ema = prefix.rstrip(".") + "_ema."
+    return any(k.startswith(ema) for k in (ckpt.get("state_dict") or {}))
 
 
 def build_network(ckpt: dict[str, Any], key: str, prefix: str, where: str = "checkpoint") -> nn.Module:

@@ -76,6 +76,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     device = pick_device(cfg.device)
     module, datamodule = _restore(ckpt, cfg)
     module = module.to(device).eval()
+    module.use_ema = bool(cfg.get("ema", True))
     datamodule.prepare_data()
     datamodule.setup("fit")
     evaluator = _evaluator(cfg, device)

@@ -42,7 +42,7 @@ def labelled_grid(images: Tensor, path: Path, nrow: int = 8, scale: int = 3) -> 
 
 def interpolate(cfg: DictConfig) -> Path:
     check_new_files([Path(cfg.output)], bool(cfg.overwrite))
-    generator = load_generator(cfg.ckpt, pick_device(cfg.device))
+    generator = load_generator(cfg.ckpt, pick_device(cfg.device), bool(cfg.ema))
     z = interpolation_path(list(cfg.seeds), cfg.steps, cfg.method, generator.latent_dim)
     return save_images(render(generator, z), Path(cfg.output), nrow=cfg.steps)[0]
 
@@ -53,7 +53,7 @@ def vector_arithmetic(cfg: DictConfig) -> tuple[Path, Path]:
     output = Path(cfg.output)
     ref_path = output.with_name(f"{output.stem}_reference{output.suffix or '.png'}")
     check_new_files([output, ref_path], bool(cfg.overwrite))
-    generator = load_generator(cfg.ckpt, pick_device(cfg.device))
+    generator = load_generator(cfg.ckpt, pick_device(cfg.device), bool(cfg.ema))
     reference = latents(cfg.seed, cfg.n, generator.latent_dim)
     result = arithmetic(reference, list(cfg.a), list(cfg.b), list(cfg.c))
     labelled_grid(render(generator, reference), ref_path)

@@ -44,7 +44,7 @@ def generate(cfg: DictConfig) -> list[Path]:
     if cfg.n < 1:
         raise ConfigError(f"n={cfg.n} must be ≥ 1")
     check_new_files(output_paths(Path(cfg.output), cfg.n), bool(cfg.overwrite))
-    generator = load_generator(cfg.ckpt, pick_device(cfg.device))
+    generator = load_generator(cfg.ckpt, pick_device(cfg.device), bool(cfg.ema))
     z = latents(cfg.seed, cfg.n, generator.latent_dim)
     return save_images(render(generator, z, cfg.batch_size), Path(cfg.output), cfg.nrow)
 

@@ -8,17 +8,19 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ganlab.checkpoint import build_network, load_checkpoint, model_kind
+from ganlab.checkpoint import build_network, has_ema, load_checkpoint, model_kind
 from ganlab.errors import ConfigError
 
 
-def load_generator(ckpt_path: str, device: torch.device) -> nn.Module:
-    """The DCGAN generator of a checkpoint, in eval mode, built from the checkpoint's own config."""
+def load_generator(ckpt_path: str, device: torch.device, ema: bool = True) -> nn.Module:
+    """The DCGAN generator of a checkpoint, in eval mode, built from the checkpoint's own config:
+    its EMA copy when it has one (unless ``ema=False``), else the trained weights."""
     ckpt, where = load_checkpoint(ckpt_path), f"ckpt={ckpt_path}"
     kind = model_kind(ckpt, where)
     if kind != "DCGAN":
         raise ConfigError(f"ckpt={ckpt_path} is a {kind} checkpoint; this needs a DCGAN one")
-    return build_network(ckpt, "generator", "generator.", where).to(device)
+    prefix = "generator_ema." if ema and has_ema(ckpt, "generator.") else "generator."
+    return build_network(ckpt, "generator", prefix, where).to(device)
 
 
 def latents(seed: int, n: int, dim: int) -> Tensor:

@@ -7,8 +7,10 @@ Choose a pair by name with ``LOSSES[name]``; the names are the config values of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -51,6 +53,31 @@ def g_hinge(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
+def d_wasserstein(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor:
+    # E[D(G(z))] − E[D(x)]: the critic's estimate of −W(p_data, p_G) (Arjovsky et al. 2017); pair it
+    # with a gradient penalty (model.gp_weight) for the Lipschitz constraint
+    return fake.mean() - real.mean()
+
+
+def g_wasserstein(fake: Tensor) -> Tensor:
+    # −E[D(G(z))]
+    return -fake.mean()
+
+
+def r1_penalty(real_scores: Tensor, real: Tensor) -> Tensor:
+    # E[‖∇ₓD(x)‖²] on real data (Mescheder et al. 2018); the caller weights it by γ/2.
+    # ``real`` must require grad and ``real_scores`` = D(real).
+    (grad,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, eps: Tensor) -> Tensor:
+    # E[(‖∇D(x̂)‖₂ − 1)²], x̂ = ε·x + (1 − ε)·G(z), ε ~ U[0, 1] per sample (Gulrajani et al. 2017)
+    mixed = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1.0).square().mean()
+
+
 def cycle_l1(reconstructed: Tensor, real: Tensor) -> Tensor:
     # E[‖F(G(x)) − x‖₁]  (Zhu et al. 2017, eq. 2), per pixel
     return (reconstructed - real).abs().mean()
@@ -81,6 +108,7 @@ LOSSES: dict[str, GanLoss] = {
     "non_saturating": GanLoss(d=d_minimax, g=g_non_saturating),
     "least_squares": GanLoss(d=d_least_squares, g=g_least_squares),
     "hinge": GanLoss(d=d_hinge, g=g_hinge),
+    "wasserstein": GanLoss(d=d_wasserstein, g=g_wasserstein),
 }
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
-from ganlab.checkpoint import build_network, load_checkpoint, model_kind, stored_int
+from ganlab.checkpoint import build_network, has_ema, load_checkpoint, model_kind, stored_int
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import load_rgb, readable_images
 from ganlab.errors import ConfigError
@@ -142,7 +142,10 @@ def translate_folder(cfg: DictConfig) -> int:
     if kind != "CycleGAN":
         raise ConfigError(f"ckpt={cfg.ckpt} is a {kind} checkpoint; translate needs a CycleGAN one")
     device = pick_device(cfg.device)
-    net = build_network(ckpt, "generator", "g_a." if cfg.direction == "AtoB" else "g_b.", where).to(device)
+    prefix = "g_a." if cfg.direction == "AtoB" else "g_b."
+    if cfg.get("ema", True) and has_ema(ckpt, prefix):
+        prefix = prefix.rstrip(".") + "_ema."  # the averaged weights, as the run's panels and FID
+    net = build_network(ckpt, "generator", prefix, where).to(device)
     crop = stored_int(ckpt, "data", "crop_size", where)
     paths = readable_images(src, "input")
     check_new_files([dst / p.relative_to(src) for p in paths], bool(cfg.overwrite))

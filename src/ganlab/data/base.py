@@ -81,14 +81,29 @@ def to_model_range(images: Tensor) -> Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
-def fit_images(images: Tensor, image_size: int, channels: int) -> Tensor:
-    """uint8 (N, C, H, W) → uint8 (N, channels, image_size, image_size), resized once up front."""
+RESIZE_MODES = ("resize", "pad")
+
+
+def fit_images(images: Tensor, image_size: int, channels: int, resize: str = "resize") -> Tensor:
+    """uint8 (N, C, H, W) → uint8 (N, channels, image_size, image_size), once up front: resized
+    (bilinear, antialiased), or ``pad``: centred on a black border (−1 in the model's range), as
+    pytorch/examples pads MNIST 28 → 32."""
     if images.shape[1] == 1 and channels == 3:
         images = images.expand(-1, 3, -1, -1)
     elif images.shape[1] != channels:
         raise ConfigError(
             f"data.channels={channels}: cannot make {images.shape[1]}-channel images {channels}-channel"
         )
+    if resize not in RESIZE_MODES:
+        raise ConfigError(f"data.resize={resize} must be one of {', '.join(RESIZE_MODES)}")
+    if resize == "pad" and images.shape[-1] != image_size:
+        border = image_size - images.shape[-1]
+        if border < 0 or border % 2:
+            raise ConfigError(
+                f"data.resize=pad needs data.image_size ≥ {images.shape[-1]} with an even border; "
+                f"got {image_size}"
+            )
+        return F.pad(images, (border // 2,) * 4).contiguous()
     if images.shape[-1] != image_size:
         out = []
         for chunk in images.split(4096):  # bounded memory for the float copy
@@ -122,9 +137,15 @@ class InMemoryImageDataModule(L.LightningDataModule):
         pin_memory: bool = True,
         seed: int = 0,
         on_device: bool = False,
+        resize: str = "resize",
+        limit_train: int | None = None,
     ) -> None:
         super().__init__()
-        self.on_device = on_device
+        if resize not in RESIZE_MODES:
+            raise ConfigError(f"data.resize={resize} must be one of {', '.join(RESIZE_MODES)}")
+        if limit_train is not None and limit_train < 1:
+            raise ConfigError(f"data.limit_train={limit_train} must be ≥ 1 (or null for the whole set)")
+        self.on_device, self.resize, self.limit_train = on_device, resize, limit_train
         self.data_dir, self.batch_size, self.num_workers = data_dir, batch_size, num_workers
         self.image_size, self.channels, self.seed = image_size, channels, seed
         self.pin_memory = pin_memory
@@ -137,8 +158,9 @@ class InMemoryImageDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
-            self.train_set = UInt8Images(fit_images(self.load_split(True), self.image_size, self.channels))
-            self.test_set = UInt8Images(fit_images(self.load_split(False), self.image_size, self.channels))
+            train = self.load_split(True)[: self.limit_train]  # the first N: a small-data experiment
+            fit = lambda x: fit_images(x, self.image_size, self.channels, self.resize)  # noqa: E731
+            self.train_set, self.test_set = UInt8Images(fit(train)), UInt8Images(fit(self.load_split(False)))
 
     def _loader_kwargs(self) -> dict[str, Any]:
         return dict(
@@ -183,7 +205,9 @@ class InMemoryImageDataModule(L.LightningDataModule):
         self.setup()
         dataset = self.train_set if split == "train" else self.test_set
         images = dataset.images[:limit] if limit else dataset.images
-        transform = f"{self.image_size}px {self.channels}ch bilinear-antialias"
+        transform = f"{self.image_size}px {self.channels}ch " + (
+            "pad" if self.resize == "pad" else "bilinear-antialias"
+        )
         return {"": Reference(self.fid_name, split, transform, images)}
 
     def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Tensor:

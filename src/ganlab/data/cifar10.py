@@ -36,12 +36,17 @@ class CIFAR10DataModule(InMemoryImageDataModule):
         pin_memory: bool = True,
         seed: int = 0,
         on_device: bool = False,
+        resize: str = "resize",
+        limit_train: int | None = None,
         download: bool = True,
         verify_checksums: bool = True,
         url: str = CIFAR10.url,
         max_extract_gb: float = 0.2,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed, on_device)
+        super().__init__(
+            data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed, on_device,
+            resize, limit_train,
+        )  # fmt: skip
         self.download, self.verify_checksums, self.url = download, verify_checksums, url
         self.max_extract_gb = max_extract_gb
 

@@ -42,10 +42,15 @@ class MNISTDataModule(InMemoryImageDataModule):
         pin_memory: bool = True,
         seed: int = 0,
         on_device: bool = False,
+        resize: str = "resize",
+        limit_train: int | None = None,
         download: bool = True,
         mirrors: list[str] | None = None,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed, on_device)
+        super().__init__(
+            data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed, on_device,
+            resize, limit_train,
+        )  # fmt: skip
         self.download, self.mirrors = download, mirrors
 
     @property

@@ -14,6 +14,7 @@ from ganlab.data.base import to_model_range
 from ganlab.errors import ConfigError
 from ganlab.losses import cycle_l1, get_loss, identity_l1
 from ganlab.modules.base import GanModule
+from ganlab.modules.ema import check_decay, ema_copy, ramped_decay, update_ema
 from ganlab.modules.pool import ImagePool
 
 
@@ -58,6 +59,7 @@ class CycleGAN(GanModule):
         channels_last: bool = False,
         compile: bool = False,
         compile_mode: str | None = None,
+        ema: dict[str, float] | None = None,
     ) -> None:
         super().__init__(channels_last, compile, compile_mode)
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer"], logger=False)
@@ -69,6 +71,10 @@ class CycleGAN(GanModule):
         self.loss = get_loss(loss)
         self.pool_a = ImagePool(pool_size, seed=seed * 2 + 1)  # fake B images, for d_a
         self.pool_b = ImagePool(pool_size, seed=seed * 2 + 2)  # fake A images, for d_b
+        self.ema_decay = check_decay((ema or {}).get("decay", 0.0))
+        self.use_ema = self.ema_decay > 0  # tools may turn it off to translate with the raw weights
+        if self.ema_decay > 0:  # EMA copies of G and F: panels, FID and `translate` use them
+            self.g_a_ema, self.g_b_ema = ema_copy(self.g_a), ema_copy(self.g_b)
 
     @property
     def default_max_epochs(self) -> int:
@@ -117,6 +123,10 @@ class CycleGAN(GanModule):
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
+        if self.ema_decay > 0:
+            decay = ramped_decay(self.ema_decay, self.iteration)
+            update_ema(self.g_a_ema, self.g_a, decay)
+            update_ema(self.g_b_ema, self.g_b, decay)
 
         with self.toggled_optimizer(opt_d):
             losses["loss_d_a"] = self.loss.d(self.d_a(real_b), self.d_a(self.pool_a.query(fake_b)))
@@ -136,10 +146,17 @@ class CycleGAN(GanModule):
         for scheduler in self.lr_schedulers():
             scheduler.step()  # manual optimization: Lightning never steps schedulers for us
 
+    def samplers(self) -> tuple[nn.Module, nn.Module]:
+        """(G, F) that translate for panels and FID: the EMA copies when there are some."""
+        if self.ema_decay > 0 and self.use_ema:
+            return self.g_a_ema, self.g_b_ema
+        return self.g_a, self.g_b
+
     @torch.no_grad()
     def translate(self, images: Tensor, direction: str = "AtoB") -> tuple[Tensor, Tensor]:
         """(translated, reconstructed) for images in [−1, 1]."""
-        there, back = (self.g_a, self.g_b) if direction == "AtoB" else (self.g_b, self.g_a)
+        g, f = self.samplers()
+        there, back = (g, f) if direction == "AtoB" else (f, g)
         translated = there(images.to(self.device))
         return translated, back(translated)
 
@@ -156,8 +173,8 @@ class CycleGAN(GanModule):
         return datamodule.fid_sources()
 
     def fid_generate(self, key: str, images: Tensor) -> Tensor:
-        net = self.g_a if key == "a2b" else self.g_b
-        return net(to_model_range(images))
+        g, f = self.samplers()
+        return (g if key == "a2b" else f)(to_model_range(images))
 
     def preview(self) -> dict[str, tuple[Tensor, int]]:
         """Per direction, rows of real | translated | reconstructed on fixed test images."""

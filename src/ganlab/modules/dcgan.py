@@ -10,8 +10,10 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
-from ganlab.losses import get_loss
+from ganlab.losses import get_loss, gradient_penalty, r1_penalty
+from ganlab.modules.augment import diff_augment, parse_policy
 from ganlab.modules.base import GanModule
+from ganlab.modules.ema import check_decay, ema_copy, ramped_decay, update_ema
 
 EVAL_SEED = 2**31 - 1  # evaluation latents: independent of the training seed
 
@@ -27,12 +29,18 @@ class DCGAN(GanModule):
     every ``n_critic``-th iteration also a G step through D(G(z)) with the same fake batch.
     Ganhacks stabilisers, off by default: one-sided label smoothing (real target 1 − ε) and
     instance noise (Gaussian noise of std σ added to D's inputs, annealed linearly to 0).
+    Beyond the paper, each a switch: an EMA of G (``generator_ema``, which then draws every
+    sample, grid and FID), DiffAugment on everything D sees, the R1 penalty γ/2·E‖∇D(x)‖² on
+    reals (lazy: every ``r1_every`` iterations, scaled by it), and the WGAN-GP penalty
+    λ·E(‖∇D(x̂)‖ − 1)².
 
     Args:
         optimizer: partial optimizer (e.g. Adam with betas); ``lr`` and ``lr_d`` are filled in.
         lr_d: D's learning rate; None uses ``lr`` (set it for the two time-scale update rule).
         instance_noise_iters: iterations over which σ decays to 0; 0 keeps it constant.
         num_samples: size of the fixed-noise sample grid.
+        ema: ``{"decay": d}``; 0 turns the generator EMA off.
+        augment: DiffAugment policies, any of color, translation, cutout.
     """
 
     default_max_epochs = 25  # pytorch/examples dcgan's budget, used when trainer.max_epochs is null
@@ -55,6 +63,11 @@ class DCGAN(GanModule):
         channels_last: bool = False,
         compile: bool = False,
         compile_mode: str | None = None,
+        ema: dict[str, float] | None = None,
+        augment: str | list[str] | None = None,
+        r1_gamma: float = 0.0,
+        r1_every: int = 16,
+        gp_weight: float = 0.0,
     ) -> None:
         super().__init__(channels_last, compile, compile_mode)
         # plain values only (weights_only loading); the run config is logged whole by train.py
@@ -63,8 +76,21 @@ class DCGAN(GanModule):
             raise ConfigError(f"model.n_critic={n_critic} must be ≥ 1 (D updates per G update)")
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"model.label_smoothing={label_smoothing} must be in [0, 1)")
+        if r1_gamma < 0 or gp_weight < 0 or r1_every < 1:
+            raise ConfigError("model.r1_gamma and model.gp_weight must be ≥ 0 (0: off), model.r1_every ≥ 1")
+        if (loss == "wasserstein" or gp_weight > 0) and any(
+            isinstance(m, nn.BatchNorm2d) for m in discriminator.modules()
+        ):
+            raise ConfigError(
+                f"model.loss={loss} with model.gp_weight={gp_weight} needs a discriminator without batch "
+                "statistics (the penalty is per sample): set model.discriminator.norm=layer|instance|none"
+            )
         self.generator, self.discriminator, self.optimizer = generator, discriminator, optimizer
         self.loss = get_loss(loss)
+        self.augment = parse_policy(augment)
+        self.ema_decay = check_decay((ema or {}).get("decay", 0.0))
+        self.use_ema = self.ema_decay > 0  # tools may turn it off to sample the raw weights
+        self.generator_ema = ema_copy(generator) if self.ema_decay > 0 else None
         self.latent_dim: int = generator.latent_dim
         seeded = torch.Generator().manual_seed(seed)
         self.register_buffer("fixed_z", torch.randn(num_samples, self.latent_dim, generator=seeded))
@@ -124,9 +150,12 @@ class DCGAN(GanModule):
 
         # D step: maximise log D(x) + log(1 − D(G(z))) (or the configured objective)
         with self.toggled_optimizer(opt_d):
-            d_real = self.discriminator(self.perturb(real, sigma))
-            d_fake = self.discriminator(self.perturb(fake.detach(), sigma))
+            r1_now = self.hparams.r1_gamma > 0 and self.iteration % self.hparams.r1_every == 0
+            real_in = real.detach().requires_grad_(True) if r1_now else real
+            d_real = self.discriminator(self.d_view(real_in, sigma))
+            d_fake = self.discriminator(self.d_view(fake.detach(), sigma))
             loss_d = self.loss.d(d_real, d_fake, real_label)
+            loss_d = loss_d + self.penalties(real_in, d_real, fake.detach(), r1_now)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             opt_d.step()
@@ -139,16 +168,40 @@ class DCGAN(GanModule):
         }
         if update_g:  # G step through the updated D, on the same fake batch
             with self.toggled_optimizer(opt_g):
-                loss_g = self.loss.g(self.discriminator(self.perturb(fake, sigma)))
+                loss_g = self.loss.g(self.discriminator(self.d_view(fake, sigma)))
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(loss_g)
                 opt_g.step()
+            if self.generator_ema is not None:
+                update_ema(self.generator_ema, self.generator, ramped_decay(self.ema_decay, self.iteration))
             metrics["train/loss_g"] = loss_g.detach()
             metrics["train/lr_g"] = opt_g.param_groups[0]["lr"]
             self.track_finite(loss_g)
         self.track_finite(loss_d)  # on device: no host sync here
         self.iteration += 1
         self.log_dict(metrics, on_step=True, on_epoch=False)
+
+    def d_view(self, x: Tensor, sigma: float) -> Tensor:
+        """What D sees of an image batch: instance noise, then DiffAugment (both off by default)."""
+        x = self.perturb(x, sigma)
+        return diff_augment(x, self.augment, self.rng) if self.augment else x
+
+    def penalties(self, real: Tensor, d_real: Tensor, fake: Tensor, r1_now: bool) -> Tensor | float:
+        """R1 (lazy: ×r1_every on the iterations it runs) and the WGAN-GP term, added to D's loss."""
+        total: Tensor | float = 0.0
+        if r1_now:
+            total = total + self.hparams.r1_gamma / 2 * self.hparams.r1_every * r1_penalty(d_real, real)
+        if self.hparams.gp_weight > 0:
+            eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=self.rng)
+            total = total + self.hparams.gp_weight * gradient_penalty(
+                self.discriminator, real.detach(), fake, eps
+            )
+        return total
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that draws samples, grids and FID: the EMA copy when there is one."""
+        return self.generator_ema if self.generator_ema is not None and self.use_ema else self.generator
 
     def validation_step(self, real: Tensor, batch_idx: int) -> None:
         # D's mean logit on held-out reals; a growing gap to train/d_real means D is memorising
@@ -160,7 +213,7 @@ class DCGAN(GanModule):
         return {"": torch.randn(num_fake, self.latent_dim, generator=g)}
 
     def fid_generate(self, key: str, z: Tensor) -> Tensor:
-        return self.generator(z)
+        return self.sampler(z)
 
     def preview(self) -> dict[str, tuple[Tensor, int]]:
         """The fixed-noise grid, 8 per row."""
@@ -169,12 +222,13 @@ class DCGAN(GanModule):
     @torch.no_grad()
     def sample(self, z: Tensor | None = None) -> Tensor:
         """Images in [−1, 1] for ``z`` (default: the fixed noise), G in eval mode."""
-        was_training = self.generator.training
-        self.generator.eval()
+        net = self.sampler
+        was_training = net.training
+        net.eval()
         try:
-            return self.generator(self.fixed_z if z is None else z.to(self.device))
+            return net(self.fixed_z if z is None else z.to(self.device))
         finally:
-            self.generator.train(was_training)
+            net.train(was_training)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)

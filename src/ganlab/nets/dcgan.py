@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ganlab.errors import ConfigError
 from ganlab.nets.init import dcgan_init
 
 
@@ -60,12 +61,40 @@ class Generator(nn.Module):
         return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
 
 
-class Discriminator(nn.Module):
-    """image (B, channels, image_size, image_size) → logits (B,)."""
+NORMS = ("batch", "layer", "instance", "none")
 
-    def __init__(self, channels: int = 3, image_size: int = 64, ndf: int = 64) -> None:
+
+def _norm(kind: str, width: int) -> nn.Module:
+    """D's hidden-layer normalisation; a gradient penalty needs one without batch statistics."""
+    return {
+        "batch": lambda: nn.BatchNorm2d(width),
+        "layer": lambda: nn.GroupNorm(1, width),  # LayerNorm over (C, H, W), as WGAN-GP's critic
+        "instance": lambda: nn.InstanceNorm2d(width, affine=True),
+        "none": nn.Identity,
+    }[kind]()
+
+
+class Discriminator(nn.Module):
+    """image (B, channels, image_size, image_size) → logits (B,).
+
+    Args:
+        norm: hidden-layer normalisation, batch (the paper's), layer, instance or none.
+        spectral_norm: divide every convolution's weight by its largest singular value, estimated
+            by one power iteration per forward (Miyato et al. 2018; torch's parametrization).
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        image_size: int = 64,
+        ndf: int = 64,
+        norm: str = "batch",
+        spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
-        self.channels, self.image_size = channels, image_size
+        if norm not in NORMS:
+            raise ConfigError(f"model.discriminator.norm={norm} must be one of {', '.join(NORMS)}")
+        self.channels, self.image_size, self.norm = channels, image_size, norm
         base, stages = pyramid(image_size)
         # (B, C, S, S) → (B, ndf, S/2, S/2); no BN on the input layer (paper §3)
         layers: list[nn.Module] = [
@@ -76,7 +105,7 @@ class Discriminator(nn.Module):
         for _ in range(stages - 1):  # each stage: (B, w, s, s) → (B, 2w, s/2, s/2)
             layers += [
                 nn.Conv2d(width, width * 2, kernel_size=4, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(width * 2),
+                _norm(norm, width * 2),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             width *= 2
@@ -84,6 +113,10 @@ class Discriminator(nn.Module):
         layers.append(nn.Conv2d(width, 1, kernel_size=base, stride=1, padding=0, bias=False))
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
+        if spectral_norm:
+            for i, layer in enumerate(self.net):
+                if isinstance(layer, nn.Conv2d):
+                    self.net[i] = nn.utils.parametrizations.spectral_norm(layer)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).view(-1)

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install train test lint format clean distclean bench bench-gpu quality
+.PHONY: install train test test-slow lint format clean distclean bench bench-gpu quality
 
 install: $(STAMP)
 
@@ -20,6 +20,9 @@ train: install  ## DCGAN on MNIST (data under $$GANLAB_DATA_DIR or ./data); extr
 
 test: install  ## the fast CPU suite (slow and GPU tests are marked and skipped)
 	$(BIN)/python -m pytest $(ARGS)
+
+test-slow: install  ## the tests marked slow (CI runs them as a second step)
+	$(BIN)/python -m pytest -m "slow and not gpu" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests

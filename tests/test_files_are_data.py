@@ -384,6 +384,7 @@ def test_a_truncated_gz_leaves_nothing_that_looks_unpacked(tmp_path: Path) -> No
 # --- 4. no tool writes over its input or over existing files ---
 
 
+@pytest.mark.slow
 def test_translate_never_overwrites_its_input(cyclegan_ckpt: Path, photos: Path, tmp_path: Path) -> None:
     source = shutil.copytree(photos / "testA", tmp_path / "photos")
     before = {p.name: p.read_bytes() for p in source.iterdir()}

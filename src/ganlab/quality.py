@@ -39,10 +39,20 @@ from ganlab.data.mnist import MNISTDataModule
 from ganlab.errors import DataError, GanlabError
 from ganlab.train import CONFIG_DIR, train
 
+PAD32 = ["data.image_size=32", "data.resize=pad"]
+EMA = ["model.ema.decay=0.999"]
 CASES: dict[str, list[str]] = {  # name → overrides of ganlab's defaults
     "default": [],
-    "pad32": ["data.image_size=32", "data.resize=pad"],
-    "resize32": ["data.image_size=32"],
+    "native28": ["data.image_size=28", "data.resize=resize"],  # the 28 px, two-stage layout
+    "pad32": PAD32,  # 32 px with a black border, three stages (as the plain loop)
+    "resize32": ["data.image_size=32", "data.resize=resize"],
+    "ema": EMA,
+    "pad32_ema": PAD32 + EMA,
+    "diffaug": ["model.augment=[color,translation,cutout]"],
+    "diffaug_tc": ["model.augment=[translation,cutout]"],
+    "sn": ["model.discriminator.spectral_norm=true"],
+    "r1": ["model.r1_gamma=0.1"],
+    "wgan_gp": ["experiment=wgan_gp_mnist"],
 }
 SAMPLE_SEED = 20_240_601  # the fixed latents every case is scored on
 CLASSIFIER_VERSION = "v2"

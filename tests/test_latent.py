@@ -29,7 +29,7 @@ def test_generate_folder_is_deterministic_and_sized(ckpt: Path, tmp_path: Path) 
         assert result.returncode == 0, result.stderr
     files = sorted((tmp_path / "a").iterdir())
     assert [p.name for p in files] == [f"{i:05d}.png" for i in range(5)]
-    assert all(Image.open(p).size == (28, 28) for p in files)
+    assert all(Image.open(p).size == (32, 32) for p in files)  # MNIST padded to 32 by default
     assert all(p.read_bytes() == (tmp_path / "b" / p.name).read_bytes() for p in files)
     other = run_module(
         "ganlab.generate", f"ckpt={ckpt}", "n=5", "seed=4", f"output={tmp_path / 'c'}", cwd=tmp_path
@@ -43,7 +43,7 @@ def test_generate_grid(ckpt: Path, tmp_path: Path) -> None:
         "ganlab.generate", f"ckpt={ckpt}", "n=10", "nrow=5", f"output={tmp_path / 'g.png'}", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert Image.open(tmp_path / "g.png").size == (2 + 5 * 30, 2 + 2 * 30)  # 28 px + 2 px padding
+    assert Image.open(tmp_path / "g.png").size == (2 + 5 * 34, 2 + 2 * 34)  # 32 px + 2 px padding
     assert list(tmp_path.iterdir()) == [tmp_path / "g.png"]  # nothing else written
 
 
@@ -90,7 +90,7 @@ def test_explore_commands(ckpt: Path, tmp_path: Path) -> None:
         f"output={tmp_path / 'w.png'}", cwd=tmp_path,
     )  # fmt: skip
     assert walk.returncode == 0, walk.stderr
-    assert Image.open(tmp_path / "w.png").size == (2 + 4 * 30, 2 + 2 * 30)
+    assert Image.open(tmp_path / "w.png").size == (2 + 4 * 34, 2 + 2 * 34)
     arith = run_module(
         "ganlab.explore", "mode=arithmetic", f"ckpt={ckpt}", "seed=0", "n=16", "a=[1,2]", "b=[3]",
         "c=[4,5,6]", f"output={tmp_path / 'sum.png'}", cwd=tmp_path,

@@ -487,6 +487,7 @@ def test_a_huge_image_is_named_as_a_bomb_with_the_way_to_raise_the_limit(tmp_pat
         readable_images(tmp_path, "input")
 
 
+@pytest.mark.slow
 def test_native_translation_too_large_for_memory_is_refused_or_tiled(
     cyclegan_ckpt: Path, tmp_path: Path
 ) -> None:

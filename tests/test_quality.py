@@ -180,6 +180,7 @@ def test_resume_is_exact_with_ema_augmentation_and_r1(tmp_path: Path, mnist_root
     assert not torch.equal(a[live], a[live.replace("generator.", "generator_ema.")])  # an average, not a copy
 
 
+@pytest.mark.slow
 def test_tools_sample_the_ema_generator_unless_told_not_to(tmp_path: Path, mnist_root: Path) -> None:
     train(
         make_cfg(

@@ -285,12 +285,15 @@ def test_quality_without_mnist_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_cyclegan_ema_translates_and_resumes(tmp_path: Path) -> None:
+def test_cyclegan_ema_and_diffaugment_translate_and_resume(tmp_path: Path) -> None:
     from test_files_are_data import TINY_CYCLE
 
     photos = fabricate.unpaired_folder(tmp_path / "photos")
     (photos / "trainA" / "zz_corrupt.jpg").unlink()
-    common = [*TINY_CYCLE, f"data.root={photos}", "model.ema.decay=0.9", "trainer.limit_train_batches=3"]
+    common = [
+        *TINY_CYCLE, f"data.root={photos}", "model.ema.decay=0.9", "trainer.limit_train_batches=3",
+        "model.augment=[color,translation,cutout]",
+    ]  # fmt: skip
     train(make_cfg(tmp_path / "full", [*common, "max_iters=3"]))
     train(make_cfg(tmp_path / "first", [*common, "max_iters=1"]))
     first = tmp_path / "first" / "checkpoints" / "last.ckpt"

@@ -6,6 +6,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from ganlab.errors import NonFiniteLossError
@@ -30,6 +31,23 @@ class GanModule(L.LightningModule):
         self.register_buffer("finite", torch.tensor(True), persistent=False)
         self.iteration = 0  # batches trained, the unit of every schedule
         self._last_finite_check = 0
+        self._rng: torch.Generator | None = None
+        self._rng_state: Tensor | None = None
+
+    # --- randomness: a generator of our own, saved in checkpoints, so resume is exact ---
+    @property
+    def rng(self) -> torch.Generator:
+        """The module's noise stream (latents, instance noise, augmentation), on its device."""
+        if self._rng is None or self._rng.device != self.device:
+            self._rng = torch.Generator(device=self.device)
+            self._rng.manual_seed(self.hparams.seed * 1000 + self.global_rank + 1)
+            if self._rng_state is not None:
+                try:
+                    self._rng.set_state(self._rng_state.cpu())
+                except RuntimeError:  # saved on another device type: the stream cannot continue
+                    rank_zero_warn("checkpoint RNG state is from another device; noise reseeded")
+            self._rng_state = None
+        return self._rng
 
     def networks(self) -> list[torch.nn.Module]:
         raise NotImplementedError
@@ -65,7 +83,9 @@ class GanModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["iteration"] = self.iteration
+        checkpoint["rng_state"] = self.rng.get_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = checkpoint.get("iteration", 0)
         self._last_finite_check = self.iteration
+        self._rng, self._rng_state = None, checkpoint.get("rng_state")

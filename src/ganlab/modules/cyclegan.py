@@ -13,6 +13,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from ganlab.data.base import to_model_range
 from ganlab.errors import ConfigError
 from ganlab.losses import cycle_l1, get_loss, identity_l1
+from ganlab.modules.augment import diff_augment, parse_policy
 from ganlab.modules.base import GanModule
 from ganlab.modules.ema import check_decay, ema_copy, ramped_decay, update_ema
 from ganlab.modules.pool import ImagePool
@@ -60,6 +61,7 @@ class CycleGAN(GanModule):
         compile: bool = False,
         compile_mode: str | None = None,
         ema: dict[str, float] | None = None,
+        augment: str | list[str] | None = None,
     ) -> None:
         super().__init__(channels_last, compile, compile_mode)
         self.save_hyperparameters(ignore=["generator", "discriminator", "optimizer"], logger=False)
@@ -71,6 +73,7 @@ class CycleGAN(GanModule):
         self.loss = get_loss(loss)
         self.pool_a = ImagePool(pool_size, seed=seed * 2 + 1)  # fake B images, for d_a
         self.pool_b = ImagePool(pool_size, seed=seed * 2 + 2)  # fake A images, for d_b
+        self.augment = parse_policy(augment)
         self.ema_decay = check_decay((ema or {}).get("decay", 0.0))
         self.use_ema = self.ema_decay > 0  # tools may turn it off to translate with the raw weights
         if self.ema_decay > 0:  # EMA copies of G and F: panels, FID and `translate` use them
@@ -107,8 +110,8 @@ class CycleGAN(GanModule):
 
         with self.toggled_optimizer(opt_g):  # D_X, D_Y frozen
             losses = {
-                "loss_g_a": self.loss.g(self.d_a(fake_b)),
-                "loss_g_b": self.loss.g(self.d_b(fake_a)),
+                "loss_g_a": self.loss.g(self.d_a(self.d_view(fake_b))),
+                "loss_g_b": self.loss.g(self.d_b(self.d_view(fake_a))),
                 "loss_cycle_a": hp.lambda_a * cycle_l1(rec_a, real_a),
                 "loss_cycle_b": hp.lambda_b * cycle_l1(rec_b, real_b),
             }
@@ -129,8 +132,13 @@ class CycleGAN(GanModule):
             update_ema(self.g_b_ema, self.g_b, decay)
 
         with self.toggled_optimizer(opt_d):
-            losses["loss_d_a"] = self.loss.d(self.d_a(real_b), self.d_a(self.pool_a.query(fake_b)))
-            losses["loss_d_b"] = self.loss.d(self.d_b(real_a), self.d_b(self.pool_b.query(fake_a)))
+            fake_b_seen, fake_a_seen = self.pool_a.query(fake_b), self.pool_b.query(fake_a)
+            losses["loss_d_a"] = self.loss.d(
+                self.d_a(self.d_view(real_b)), self.d_a(self.d_view(fake_b_seen))
+            )
+            losses["loss_d_b"] = self.loss.d(
+                self.d_b(self.d_view(real_a)), self.d_b(self.d_view(fake_a_seen))
+            )
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(losses["loss_d_a"] + losses["loss_d_b"])
             opt_d.step()
@@ -141,6 +149,10 @@ class CycleGAN(GanModule):
         metrics["train/loss_g"] = loss_g.detach()
         metrics["train/lr"] = opt_g.param_groups[0]["lr"]
         self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=real_a.shape[0])
+
+    def d_view(self, x: Tensor) -> Tensor:
+        """What a discriminator sees: DiffAugment when ``model.augment`` is set (off by default)."""
+        return diff_augment(x, self.augment, self.rng) if self.augment else x
 
     def on_train_epoch_end(self) -> None:
         for scheduler in self.lr_schedulers():

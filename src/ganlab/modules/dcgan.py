@@ -6,7 +6,6 @@ from functools import partial
 from typing import Any
 
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
@@ -94,22 +93,6 @@ class DCGAN(GanModule):
         self.latent_dim: int = generator.latent_dim
         seeded = torch.Generator().manual_seed(seed)
         self.register_buffer("fixed_z", torch.randn(num_samples, self.latent_dim, generator=seeded))
-        self._rng: torch.Generator | None = None
-        self._rng_state: Tensor | None = None
-
-    # --- randomness: a generator of our own, saved in checkpoints, so resume is exact ---
-    @property
-    def rng(self) -> torch.Generator:
-        if self._rng is None or self._rng.device != self.device:
-            self._rng = torch.Generator(device=self.device)
-            self._rng.manual_seed(self.hparams.seed * 1000 + self.global_rank + 1)
-            if self._rng_state is not None:
-                try:
-                    self._rng.set_state(self._rng_state.cpu())
-                except RuntimeError:  # saved on another device type: the stream cannot continue
-                    rank_zero_warn("checkpoint RNG state is from another device; noise reseeded")
-            self._rng_state = None
-        return self._rng
 
     def sample_z(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device, generator=self.rng)
@@ -229,11 +212,3 @@ class DCGAN(GanModule):
             return net(self.fixed_z if z is None else z.to(self.device))
         finally:
             net.train(was_training)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["rng_state"] = self.rng.get_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        self._rng, self._rng_state = None, checkpoint.get("rng_state")

@@ -194,6 +194,16 @@ def test_hostile_configs_are_refused_naming_the_key(dcgan_ckpt, tmp_path, path, 
     assert "\n" not in str(err.value)
 
 
+def test_a_pickled_object_in_a_checkpoint_is_refused_without_running(
+    dcgan_ckpt: Path, tmp_path: Path
+) -> None:
+    marker, evil = tmp_path / "ran", tmp_path / "pickle.ckpt"
+    torch.save({**torch.load(dcgan_ckpt, weights_only=True), "extra": _Touch(marker)}, evil)
+    result = run_module("ganlab.generate", f"ckpt={evil}", f"output={tmp_path / 'out'}", cwd=tmp_path)
+    one_line_refusal(result, "holds a Python object (io.open)", "nothing was run")
+    assert not marker.exists() and "weights_only" not in result.stderr
+
+
 def test_a_genuine_checkpoint_rebuilds_from_the_registry(dcgan_ckpt: Path, tmp_path: Path) -> None:
     ckpt = torch.load(dcgan_ckpt, weights_only=True)
     check_config(ckpt)

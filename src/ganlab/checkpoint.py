@@ -74,6 +74,12 @@ def load_checkpoint(path: str | Path, option: str = "ckpt") -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found:  # torch's own text suggests weights_only=False: never the advice for a file
+            raise CheckpointError(
+                f"{option}={path} holds a Python object ({found.group(1)}), not plain data; "
+                "refusing to unpickle it (nothing was run)"
+            ) from None
         raise CheckpointError(f"{option}={path} cannot be read ({' '.join(str(e).split())})") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("ganlab_config"), dict):
         raise CheckpointError(f"{option}={path} has no ganlab config; was it written by ganlab.train?")
@@ -203,7 +209,7 @@ def _weights(ckpt: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
     }
 
 
-def _numel_on_meta(cls: type, kwargs: dict[str, Any], where: str, key: str) -> dict[str, torch.Size]:
+def _meta_shapes(cls: type, kwargs: dict[str, Any], where: str, key: str) -> dict[str, torch.Size]:
     """Shapes of the network's state, built on the meta device (no memory, no weights)."""
     try:
         with torch.device("meta"):
@@ -226,7 +232,7 @@ def build_network(ckpt: dict[str, Any], key: str, prefix: str, where: str = "che
         raise _refuse(where, f"model.{key}", "is missing")
     cls, _, kwargs = components[key]
     state = _weights(ckpt, prefix)
-    shapes = _numel_on_meta(cls, kwargs, where, f"model.{key}")
+    shapes = _meta_shapes(cls, kwargs, where, f"model.{key}")
     stored = {k: v.shape for k, v in state.items()}
     if shapes != stored:
         differ = sorted(set(shapes) ^ set(stored)) or [k for k in shapes if shapes[k] != stored[k]]
@@ -255,7 +261,7 @@ def build_module(ckpt: dict[str, Any], where: str = "checkpoint") -> nn.Module:
         if ncls in NETWORKS.values():
             copies = 2 if partial else 1  # CycleGAN builds two of each from one partial config
             wanted += copies * sum(
-                s.numel() for s in _numel_on_meta(ncls, nkw, where, f"model.{name}").values()
+                s.numel() for s in _meta_shapes(ncls, nkw, where, f"model.{name}").values()
             )
     if wanted > in_file:
         raise CheckpointError(

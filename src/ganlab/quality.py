@@ -122,21 +122,22 @@ def load_or_train_classifier(
 ) -> tuple[DigitNet, str, float]:
     """The cached classifier (weights_only), or one trained now and cached; (net, sha256, accuracy)."""
     path = cache_dir / f"mnist-digit-classifier-{CLASSIFIER_VERSION}-e{epochs}.pt"
+    cached = path.is_file()
     net = DigitNet()
-    if path.is_file():
+    if cached:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         net.eval()
     else:
         net = train_classifier(data["train_x"], data["train_y"], epochs)
+    acc = accuracy(net, data["test_x"], data["test_y"])
+    if acc < min_accuracy:
+        fix = f"delete {path}" if cached else "train it longer with --classifier-epochs"
+        raise GanlabError(f"the digit classifier has test accuracy {acc:.4f} < {min_accuracy}; {fix}")
+    if not cached:  # cached only once it passed
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(net.state_dict(), tmp)
         tmp.replace(path)
-    acc = accuracy(net, data["test_x"], data["test_y"])
-    if acc < min_accuracy:
-        raise GanlabError(
-            f"the digit classifier {path} has test accuracy {acc:.4f} < {min_accuracy}; delete it"
-        )
     return net, hashlib.sha256(path.read_bytes()).hexdigest(), acc
 
 

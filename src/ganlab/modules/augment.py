@@ -29,14 +29,14 @@ def color(x: Tensor, g: torch.Generator) -> Tensor:
     return (x - mean) * (_rand(x, g, 1, 1, 1) + 0.5) + mean  # contrast × [0.5, 1.5]
 
 
-def _shifts(x: Tensor, g: torch.Generator, limit: int, size: int) -> Tensor:
+def _shifts(x: Tensor, g: torch.Generator, limit: int) -> Tensor:
     return torch.randint(-limit, limit + 1, (x.shape[0], 1, 1), device=x.device, generator=g)
 
 
 def translation(x: Tensor, g: torch.Generator, ratio: float = 0.125) -> Tensor:
     b, _, h, w = x.shape
-    dy = _shifts(x, g, int(h * ratio + 0.5), h)
-    dx = _shifts(x, g, int(w * ratio + 0.5), w)
+    dy = _shifts(x, g, int(h * ratio + 0.5))
+    dx = _shifts(x, g, int(w * ratio + 0.5))
     rows = torch.arange(h, device=x.device).view(1, h, 1)
     cols = torch.arange(w, device=x.device).view(1, 1, w)
     # index into a copy padded by one zero pixel: sources outside the image read that zero

@@ -37,6 +37,23 @@ CASES: dict[str, dict[str, Any]] = {
     "cyclegan256": {"model": "cyclegan", "size": 256, "channels": 3, "batch": 1, "device": "cuda"},
 }
 
+# the GPU speed switches, one at a time and combined (issue: "measure and win"); the plain loop
+# stays the eager fp32 reference in every row
+FAST = ["model.channels_last=true", "trainer.precision=bf16-mixed", "model.optimizer.fused=true",
+        "data.on_device=true"]  # fmt: skip
+SWITCHES: dict[str, list[str]] = {
+    "eager": [],
+    "channels_last": ["model.channels_last=true"],
+    "bf16": ["trainer.precision=bf16-mixed"],
+    "fused_adam": ["model.optimizer.fused=true"],
+    "on_device": ["data.on_device=true"],
+    "fast_eager": FAST,
+    "compile": ["model.compile=true"],
+    "compile_ro": ["model.compile=true", "model.compile_mode=reduce-overhead"],
+    "fast_compile": [*FAST, "model.compile=true"],
+    "fast_compile_ro": [*FAST, "model.compile=true", "model.compile_mode=reduce-overhead"],
+}
+
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -201,6 +218,10 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed windows; the median is reported")
     parser.add_argument(
+        "--switches", default=None,
+        help=f"comma-separated switch sets, each run in turn with the overrides: {', '.join(SWITCHES)}",
+    )  # fmt: skip
+    parser.add_argument(
         "overrides", nargs="*", help="Hydra overrides for both sides, e.g. model.channels_last=true"
     )
     args = parser.parse_args()
@@ -212,12 +233,20 @@ def main() -> None:
     names = args.cases.split(",") if args.cases else [
         n for n, c in CASES.items() if c["device"] in ("any", device.type)
     ]  # fmt: skip
+    sets = args.switches.split(",") if args.switches else [None]
+    unknown = [s for s in sets if s is not None and s not in SWITCHES]
+    if unknown:
+        raise SystemExit(f"error: --switches {','.join(unknown)}: not among {', '.join(SWITCHES)}")
     results = []
-    for name in names:
-        r = run_case(name, device, args.warmup, args.window, args.repeats, args.overrides)
-        results.append(r)
-        print(f"BENCH {r['case']} ganlab={r['ganlab']:.1f} plain={r['plain']:.1f} ratio={r['ratio']:.3f} "
-              f"unit={r['unit']} device={r['device'].replace(' ', '_')}", flush=True)  # fmt: skip
+    for switch in sets:
+        extra = [*(SWITCHES[switch] if switch else []), *args.overrides]
+        for name in names:
+            r = run_case(name, device, args.warmup, args.window, args.repeats, extra)
+            r["switch"] = switch or "overrides"
+            results.append(r)
+            print(f"BENCH {r['case']} switch={r['switch']} ganlab={r['ganlab']:.1f} plain={r['plain']:.1f} "
+                  f"ratio={r['ratio']:.3f} unit={r['unit']} device={r['device'].replace(' ', '_')}",
+                  flush=True)  # fmt: skip
     out = Path("outputs") / "bench" / f"bench-{device.type}-{datetime.now():%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))

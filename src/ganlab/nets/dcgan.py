@@ -12,7 +12,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
-from ganlab.nets.init import dcgan_init
+from ganlab.nets.init import initialise
 
 
 def pyramid(image_size: int) -> tuple[int, int]:
@@ -31,7 +31,9 @@ def pyramid(image_size: int) -> tuple[int, int]:
 class Generator(nn.Module):
     """z (B, latent_dim) → image (B, channels, image_size, image_size) in [−1, 1]."""
 
-    def __init__(self, latent_dim: int = 100, channels: int = 3, image_size: int = 64, ngf: int = 64) -> None:
+    def __init__(
+        self, latent_dim: int = 100, channels: int = 3, image_size: int = 64, ngf: int = 64, init: str = "dcgan"
+    ) -> None:
         super().__init__()
         self.latent_dim, self.channels, self.image_size = latent_dim, channels, image_size
         base, stages = pyramid(image_size)
@@ -55,7 +57,7 @@ class Generator(nn.Module):
             nn.Tanh(),
         ]
         self.net = nn.Sequential(*layers)
-        dcgan_init(self)
+        initialise(self, init, "model.generator.init")
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
@@ -81,6 +83,7 @@ class Discriminator(nn.Module):
         norm: hidden-layer normalisation, batch (the paper's), layer, instance or none.
         spectral_norm: divide every convolution's weight by its largest singular value, estimated
             by one power iteration per forward (Miyato et al. 2018; torch's parametrization).
+        init: ``dcgan`` (N(0, 0.02), the paper's) or ``pytorch`` (torch's default).
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class Discriminator(nn.Module):
         ndf: int = 64,
         norm: str = "batch",
         spectral_norm: bool = False,
+        init: str = "dcgan",
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -112,7 +116,7 @@ class Discriminator(nn.Module):
         # (B, width, base, base) → (B, 1, 1, 1): a convolution over the whole map, not an FC layer
         layers.append(nn.Conv2d(width, 1, kernel_size=base, stride=1, padding=0, bias=False))
         self.net = nn.Sequential(*layers)
-        dcgan_init(self)
+        initialise(self, init, "model.discriminator.init")
         if spectral_norm:
             for i, layer in enumerate(self.net):
                 if isinstance(layer, nn.Conv2d):

@@ -2,6 +2,18 @@
 
 from torch import nn
 
+from ganlab.errors import ConfigError
+
+INITS = ("dcgan", "pytorch")
+
+
+def initialise(module: nn.Module, scheme: str, key: str) -> None:
+    """``dcgan``: the paper's N(0, 0.02); ``pytorch``: keep torch's default (Kaiming-uniform) init."""
+    if scheme not in INITS:
+        raise ConfigError(f"{key}={scheme} must be one of {', '.join(INITS)}")
+    if scheme == "dcgan":
+        dcgan_init(module)
+
 
 def dcgan_init(module: nn.Module) -> None:
     """N(0, 0.02) conv weights, N(1, 0.02) norm scales, zero biases (Radford et al. 2016, §4)."""

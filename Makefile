@@ -42,8 +42,9 @@ distclean: clean
 bench: install  ## ganlab vs a plain PyTorch loop on this machine's device (CPU cases without a GPU)
 	$(BIN)/python -m ganlab.bench $(ARGS)
 
-bench-gpu: install  ## the GPU cases: DCGAN 28/64 px, CycleGAN 256 px
-	$(BIN)/python -m ganlab.bench --device cuda $(ARGS)
+GPU_SWITCHES ?= eager,channels_last,bf16,fused_adam,on_device,fast_eager,compile,compile_ro,fast_compile,fast_compile_ro
+bench-gpu: install  ## the GPU cases (DCGAN 28/64 px, CycleGAN 256 px) under each speed switch, one by one and combined
+	$(BIN)/python -m ganlab.bench --device cuda --switches $(GPU_SWITCHES) $(ARGS)
 
 quality: install  ## sample quality on real MNIST vs a plain PyTorch loop (CPU, ~15 min); ARGS="--cases default,ema --iters 300,600,1200"
 	$(BIN)/python -m ganlab.quality $(ARGS)

@@ -133,6 +133,8 @@ def test_translation_moves_content_and_fills_with_zeros() -> None:
         ("model.r1_gamma=-1", "model.r1_gamma and model.gp_weight must be ≥ 0"),
         ("model.loss=wasserstein", "model.discriminator.norm=layer|instance|none"),
         ("model.discriminator.norm=group", "model.discriminator.norm=group must be one of batch"),
+        ("model.generator.init=xavier", "model.generator.init=xavier must be one of dcgan, pytorch"),
+        ("model.discriminator.init=he", "model.discriminator.init=he must be one of dcgan, pytorch"),
     ],
 )
 def test_bad_quality_settings_are_one_line_config_errors(tmp_path: Path, override: str, message: str) -> None:
@@ -210,6 +212,18 @@ def test_wgan_gp_preset_trains(tmp_path: Path, mnist_root: Path) -> None:
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 4
 
 
+def test_init_schemes() -> None:
+    from ganlab.nets.dcgan import Discriminator, Generator
+
+    torch.manual_seed(0)
+    dcgan, pytorch = Generator(image_size=32, ngf=16), Generator(image_size=32, ngf=16, init="pytorch")
+    last = [m.weight for m in (dcgan.net[-2], pytorch.net[-2])]  # the output layer, (16, 3, 4, 4)
+    assert last[0].std().item() == pytest.approx(0.02, rel=0.1)
+    assert last[1].std().item() > 0.06  # torch's default: Kaiming-uniform, fan computed as 3·4·4 (≈ 0.08)
+    d = Discriminator(channels=1, image_size=32, ndf=16, init="pytorch")
+    assert d.net[0].weight.std().item() > 0.1  # fan-in 1·4·4: the default is far from N(0, 0.02)
+
+
 def test_padding_keeps_the_digit_and_adds_a_black_border() -> None:
     images = torch.randint(1, 256, (3, 1, 28, 28), dtype=torch.uint8)
     padded = fit_images(images, 32, 1, "pad")
@@ -264,17 +278,22 @@ def test_quality_command_end_to_end_on_fabricated_mnist(tmp_path: Path) -> None:
     result = run_module(
         "ganlab.quality", "--iters", "2,4", "--seeds", "0", "--n", "64", "--classifier-epochs", "1",
         "--min-accuracy", "0", "--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache"),
-        "--output", str(tmp_path / "q"), "--cases", "default,pad32", "model.generator.ngf=8",
-        "model.discriminator.ndf=8", cwd=tmp_path,
+        "--output", str(tmp_path / "q"), "--cases", "default,init_pytorch", "--sample-bn-train",
+        "model.generator.ngf=8", "model.discriminator.ndf=8", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("QUALITY ")]
     assert any(line.startswith("QUALITY judge: digit classifier sha256=") for line in lines)
     cases = [line for line in lines if " iters=" in line and "summary" not in line]
-    assert len(cases) == 4 and all("plain_fd=" in line and "ratio=" in line for line in cases)
+    assert len(cases) == 8 and all("plain_fd=" in line and "ratio=" in line for line in cases)
     (out,) = (tmp_path / "q").iterdir()
     results = json.loads((out / "results.json").read_text())
-    assert {r["case"] for r in results} == {"default", "pad32", "plain"}
+    assert {r["case"] for r in results} == {
+        "default", "default@bn_train", "init_pytorch", "init_pytorch@bn_train", "plain"
+    }  # fmt: skip
+    fd = {(r["case"], r["iters"]): r["fd"] for r in results if r["seed"] == 0}
+    assert fd["default", 4] != fd["default@bn_train", 4]  # the BN mode really changed the samples
+    assert fd["default", 4] != fd["init_pytorch", 4]
     assert (out / "samples.png").is_file()
 
 

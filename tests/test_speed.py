@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, make_cfg
+from conftest import TINY, make_cfg, run_module
 from ganlab.train import train
 
 READBACKS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")
@@ -108,6 +108,18 @@ def test_bench_measures_both_sides(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert result["ganlab"] > 0 and result["plain"] > 0
     assert result["ratio"] == pytest.approx(result["ganlab"] / result["plain"])
     assert result["unit"] == "img/s" and result["batch"] == 64
+
+
+def test_bench_runs_each_switch_set_and_names_it(tmp_path: Path) -> None:
+    tiny = ["--device", "cpu", "--cases", "dcgan28", "--warmup", "1", "--window", "1", "--repeats", "2",
+            "model.generator.ngf=4", "model.discriminator.ndf=4"]  # fmt: skip
+    result = run_module("ganlab.bench", *tiny, "--switches", "eager,channels_last", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH ")]
+    assert [line.split()[2] for line in lines] == ["switch=eager", "switch=channels_last"]
+    bad = run_module("ganlab.bench", *tiny, "--switches", "eager,warp", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: --switches warp: not among eager, ")
 
 
 @pytest.mark.gpu

@@ -263,7 +263,12 @@ def plain_loop(
 
 
 def ganlab_samples(
-    case: list[str], seed: int, budgets: list[int], z: Tensor, run_dir: Path, args: argparse.Namespace,
+    case: list[str],
+    seed: int,
+    budgets: list[int],
+    z: Tensor,
+    run_dir: Path,
+    args: argparse.Namespace,
     common: list[str],
 ) -> tuple[dict[int, Tensor], dict[int, Tensor]]:
     """Train the case to each budget in turn (each a resume of the last), sample with the generator

@@ -32,7 +32,12 @@ class Generator(nn.Module):
     """z (B, latent_dim) → image (B, channels, image_size, image_size) in [−1, 1]."""
 
     def __init__(
-        self, latent_dim: int = 100, channels: int = 3, image_size: int = 64, ngf: int = 64, init: str = "dcgan"
+        self,
+        latent_dim: int = 100,
+        channels: int = 3,
+        image_size: int = 64,
+        ngf: int = 64,
+        init: str = "dcgan",
     ) -> None:
         super().__init__()
         self.latent_dim, self.channels, self.image_size = latent_dim, channels, image_size

@@ -330,3 +330,16 @@ def test_cyclegan_ema_and_diffaugment_translate_and_resume(tmp_path: Path) -> No
         assert out.returncode == 0, out.stderr
     name = sorted(p.name for p in (tmp_path / "true").iterdir())[0]
     assert (tmp_path / "true" / name).read_bytes() != (tmp_path / "false" / name).read_bytes()
+
+
+def test_measured_settings_apply_to_dcgan_on_mnist_only(tmp_path: Path) -> None:
+    """conf/model_data/dcgan_mnist.yaml is chosen for model=dcgan data=mnist alone; an experiment and
+    the command line still override it."""
+    lr = {
+        "mnist": make_cfg(tmp_path, []).model.lr,
+        "cifar10": make_cfg(tmp_path, ["data=cifar10"]).model.lr,
+        "command line": make_cfg(tmp_path, ["model.lr=3e-4"]).model.lr,
+        "experiment": make_cfg(tmp_path, ["experiment=wgan_gp_mnist"]).model.lr,
+    }
+    assert lr == {"mnist": 1e-3, "cifar10": 2e-4, "command line": 3e-4, "experiment": 1e-4}
+    assert make_cfg(tmp_path, ["model=cyclegan", "data=horse2zebra"]).model.lr == 2e-4

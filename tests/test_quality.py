@@ -342,4 +342,7 @@ def test_measured_settings_apply_to_dcgan_on_mnist_only(tmp_path: Path) -> None:
         "experiment": make_cfg(tmp_path, ["experiment=wgan_gp_mnist"]).model.lr,
     }
     assert lr == {"mnist": 1e-3, "cifar10": 2e-4, "command line": 3e-4, "experiment": 1e-4}
+    assert make_cfg(tmp_path, []).model.discriminator.spectral_norm is True
+    assert make_cfg(tmp_path, ["data=cifar10"]).model.discriminator.spectral_norm is False
+    assert make_cfg(tmp_path, ["experiment=wgan_gp_mnist"]).model.discriminator.spectral_norm is False
     assert make_cfg(tmp_path, ["model=cyclegan", "data=horse2zebra"]).model.lr == 2e-4

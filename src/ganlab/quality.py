@@ -279,8 +279,9 @@ def ganlab_samples(
     for budget in sorted(budgets):
         overrides = [
             f"seed={seed}", f"max_iters={budget}", f"data.batch_size={args.batch}", "metrics=none",
-            "logger=none", trainer, "~callbacks.progress_bar", "trainer.limit_val_batches=0", "callbacks.samples.every_n_iters=1000000",
-            "callbacks.checkpoint.every_n_iters=1000000", "trainer.max_epochs=1000", *common, *case,
+            "logger=none", trainer, "~callbacks.progress_bar", "trainer.limit_val_batches=0",
+            "callbacks.samples.every_n_iters=1000000", "callbacks.checkpoint.every_n_iters=1000000",
+            "trainer.max_epochs=1000", *common, *case,
         ]  # fmt: skip
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             cfg = compose(config_name="train", overrides=overrides)

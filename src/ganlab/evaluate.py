@@ -77,12 +77,15 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     module, datamodule = _restore(ckpt, cfg)
     module = module.to(device).eval()
     module.use_ema = bool(cfg.get("ema", True))
+    m = cfg.metrics
+    extra = {"per_class": True} if m.get("per_class") else {}  # conditional DCGAN: FID per class
+    if extra and getattr(module, "num_classes", None):
+        datamodule.use_labels()
     datamodule.prepare_data()
     datamodule.setup("fit")
     evaluator = _evaluator(cfg, device)
-    m = cfg.metrics
-    refs: dict[str, Reference] = datamodule.fid_references(m.reference, m.num_real)
-    sources = module.fid_sources(datamodule, int(cfg.num_fake or m.num_fake))
+    sources = module.fid_sources(datamodule, int(cfg.num_fake or m.num_fake), **extra)
+    refs: dict[str, Reference] = datamodule.fid_references(m.reference, m.num_real, **extra)
     results: dict[str, Any] = {}
     with torch.no_grad():
         for key, source in sources.items():

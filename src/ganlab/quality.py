@@ -70,6 +70,9 @@ CASES: dict[str, list[str]] = {  # name → overrides of ganlab's defaults for D
     "diffaug_tc": ["model.augment=[translation,cutout]"],
     "r1": ["model.r1_gamma=0.1"],
     "wgan_gp": ["experiment=wgan_gp_mnist"],
+    # class-conditional (cBN in G, projection D): also scored by how often the judge agrees with
+    # the requested digit (samples ask for 0..9 in turn)
+    "conditional": ["model.conditional=true"],
 }
 SAMPLE_SEED = 20_240_601  # the fixed latents every case is scored on
 CLASSIFIER_VERSION = "v2"
@@ -178,17 +181,22 @@ class Judge:
         return torch.cat([self.net.features(to_unit(chunk)) for chunk in images.split(1000)])
 
     @torch.no_grad()
-    def score(self, images: Tensor) -> dict[str, float]:
+    def score(self, images: Tensor, requested: Tensor | None = None) -> dict[str, float]:
+        """FD, class coverage and entropy; with ``requested`` digits also ``agreement``: the share
+        of samples the judge reads as the digit they were generated for."""
         feats = self.features(images)
         labels = self.net.head(feats).argmax(1)
         share = torch.bincount(labels, minlength=10).double() / len(labels)
         entropy = float(-(share[share > 0] * share[share > 0].log()).sum())
-        return {
+        scores = {
             "fd": frechet_distance(feats, self.test_features),
             "classes": int((share >= 0.02).sum()),
             "entropy": entropy,
             "rarest": float(share.min()),
         }
+        if requested is not None:
+            scores["agreement"] = float((labels == requested).double().mean())
+        return scores
 
 
 def to_28(images: Tensor) -> Tensor:
@@ -268,12 +276,13 @@ def ganlab_samples(
     run_dir: Path,
     args: argparse.Namespace,
     common: list[str],
+    digits: Tensor | None = None,
 ) -> tuple[dict[int, Tensor], dict[int, Tensor]]:
     """Train the case to each budget in turn (each a resume of the last), sample with the generator
     ``generate`` would load (eval-mode BatchNorm) and, for the ablation, with batch statistics as
     the plain loop samples (train mode, its batch size). Validation is off: it only logs D's
     held-out logit, changes no result (FD identical to the digit with it on), and on a 500-image
-    set it took half the time."""
+    set it took half the time. A conditional G draws sample i as digit ``digits[i]``."""
     samples, train_mode = {}, {}
     trainer = "trainer=gpu" if args.device.startswith("cuda") else "trainer=cpu"
     for budget in sorted(budgets):
@@ -291,12 +300,18 @@ def ganlab_samples(
         ckpt = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
         prefix = "generator_ema." if has_ema(ckpt, "generator.") else "generator."  # as `generate` does
         generator = build_network(ckpt, "generator", prefix)
+        y = digits if generator.num_classes else None
         with torch.no_grad():
-            samples[budget] = torch.cat([generator(c) for c in z.split(256)])
+            samples[budget] = _draw(generator, z, y, 256)
             if args.sample_bn_train:
                 generator.train()
-                train_mode[budget] = torch.cat([generator(c) for c in z.split(args.batch)])
+                train_mode[budget] = _draw(generator, z, y, args.batch)
     return samples, train_mode
+
+
+def _draw(generator: nn.Module, z: Tensor, y: Tensor | None, chunk: int) -> Tensor:
+    labels = [None] * len(z) if y is None else y.split(chunk)
+    return torch.cat([generator(c, t) for c, t in zip(z.split(chunk), labels, strict=False)])
 
 
 def plain_samples(train_x: Tensor, seed: int, args: argparse.Namespace, z: Tensor) -> dict[int, Tensor]:
@@ -359,6 +374,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     print(f"QUALITY judge: digit classifier sha256={digest} test_accuracy={acc:.4f}", flush=True)
     judge = Judge(net, data["test_x"])
     z = torch.randn(args.n, 100, generator=torch.Generator().manual_seed(SAMPLE_SEED))
+    digits = torch.arange(args.n) % 10  # what a conditional case asks for
     limit = [f"data.limit_train={args.limit_train}"] if args.limit_train else []
     common = [f"paths.data_dir={args.data_dir}", *limit, *args.overrides]
     out = Path(args.output) / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -370,7 +386,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise GanlabError(f"--cases {name} is not one of {', '.join(CASES)}")
         for seed in args.seeds:
             run_dir = out / "runs" / f"{name}-s{seed}"  # fresh: a new benchmark never resumes an old one
-            ours, bn_train = ganlab_samples(CASES[name], seed, args.iters, z, run_dir, args, common)
+            conditional = "model.conditional=true" in CASES[name]
+            ours, bn_train = ganlab_samples(CASES[name], seed, args.iters, z, run_dir, args, common, digits)
             for label, sampled in ((name, ours), (f"{name}@bn_train", bn_train)):
                 for it, images in sampled.items():
                     r = {
@@ -378,15 +395,18 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                         "seed": seed,
                         "iters": it,
                         "images": it * args.batch,
-                        **judge.score(to_28(images)),
+                        **judge.score(to_28(images), digits if conditional else None),
                     }
                     r["plain_fd"] = plain_scores[seed][it]["fd"]
                     r["ratio"] = r["fd"] / r["plain_fd"]
                     results.append(r)
                     print(f"QUALITY {label} seed={seed} iters={it} images={r['images']} fd={r['fd']:.2f} "
                           f"classes={r['classes']} entropy={r['entropy']:.3f} plain_fd={r['plain_fd']:.2f} "
-                          f"ratio={r['ratio']:.3f}", flush=True)  # fmt: skip
+                          f"ratio={r['ratio']:.3f}" + _agreement(r), flush=True)  # fmt: skip
             grids[name] = to_28(ours[max(args.iters)])
+            if conditional:  # digits 0..9 in turn: reorder so each grid row is one digit
+                grids[name] = grids[name][: len(grids[name]) // 80 * 80].view(-1, 8, 10, 1, 28, 28)
+                grids[name] = grids[name].transpose(1, 2).reshape(-1, 1, 28, 28)
     for seed, scores in plain_scores.items():
         for it, s in scores.items():
             results.append({"case": "plain", "seed": seed, "iters": it, "images": it * args.batch, **s})
@@ -398,6 +418,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
+def _agreement(r: dict[str, Any]) -> str:
+    return f" agreement={r['agreement']:.3f}" if "agreement" in r else ""
+
+
 def summarise(results: list[dict[str, Any]]) -> None:
     """Mean and spread over seeds per (case, iters), and the goal: the default's iterations to the
     plain loop's 600-iteration distance."""
@@ -406,8 +430,12 @@ def summarise(results: list[dict[str, Any]]) -> None:
         fds = [r["fd"] for r in results if r["case"] == case and r["iters"] == it]
         spread = statistics.stdev(fds) if len(fds) > 1 else math.nan
         classes = min(r["classes"] for r in results if r["case"] == case and r["iters"] == it)
+        agree = [
+            r["agreement"] for r in results if r["case"] == case and r["iters"] == it and "agreement" in r
+        ]
         print(f"QUALITY summary {case} iters={it} fd_mean={statistics.mean(fds):.2f} fd_sd={spread:.2f} "
-              f"seeds={len(fds)} min_classes={classes}")  # fmt: skip
+              f"seeds={len(fds)} min_classes={classes}"
+              + (f" agreement_min={min(agree):.3f}" if agree else ""))  # fmt: skip
 
 
 def main() -> None:

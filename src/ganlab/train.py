@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig
 from ganlab.checkpoint import check_config, load_checkpoint
@@ -70,6 +70,18 @@ def _check(cfg: DictConfig) -> None:
         )
 
 
+def set_classes(cfg: DictConfig, datamodule: L.LightningDataModule) -> None:
+    """A conditional model takes its classes from the data: ``model.num_classes``, ``class_names``."""
+    if not cfg.model.get("conditional"):
+        return
+    use_labels = getattr(datamodule, "use_labels", None)
+    if use_labels is None:
+        raise ConfigError(f"model.conditional=true needs class labels, but {type(datamodule).__name__} has none")
+    names = use_labels()
+    with open_dict(cfg):
+        cfg.model.num_classes, cfg.model.class_names = len(names), list(names)
+
+
 def check_pairing(model: L.LightningModule, datamodule: L.LightningDataModule, cfg: DictConfig) -> None:
     """A model trains on the kind of batch its data module makes (DCGAN: images; CycleGAN: A/B pairs)."""
     wanted, given = getattr(model, "batch_kind", None), getattr(datamodule, "batch_kind", None)
@@ -78,7 +90,7 @@ def check_pairing(model: L.LightningModule, datamodule: L.LightningDataModule, c
         hint = (
             "data=horse2zebra or data=unpaired_folder"
             if wanted == "unpaired"
-            else "data=mnist or data=cifar10"
+            else "data=mnist, data=cifar10, data=image_folder or data=celeba"
         )
         raise ConfigError(
             f"{model_name} trains on {wanted} data but {data_name} provides {given}; use {hint}"
@@ -122,8 +134,9 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     ckpt_path = auto_resume_path(cfg)
     resume = _resume_info(ckpt_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    config = OmegaConf.to_container(cfg, resolve=True)
     datamodule = instantiate(cfg.data)
+    set_classes(cfg, datamodule)
+    config = OmegaConf.to_container(cfg, resolve=True)
     model = instantiate(cfg.model)
     check_pairing(model, datamodule, cfg)
     callbacks = build_callbacks(cfg, config)

@@ -16,21 +16,28 @@ from torchdata.stateful_dataloader.sampler import RandomSampler
 from ganlab.errors import ConfigError
 from ganlab.metrics.evaluator import Reference
 
+Batch = Tensor | tuple[Tensor, Tensor]  # uint8 images, or (images, int64 class labels)
+
 
 class UInt8Images(Dataset):
-    """Images (N, C, H, W) as uint8; a batch is fetched with one indexing operation."""
+    """Images (N, C, H, W) as uint8, and their labels (N,) when given; a batch is fetched with one
+    indexing operation."""
 
-    def __init__(self, images: Tensor) -> None:
-        self.images = images
+    def __init__(self, images: Tensor, labels: Tensor | None = None) -> None:
+        self.images, self.labels = images, labels
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def __getitem__(self, index: int) -> Tensor:
-        return self.images[index]
+    def __getitem__(self, index: int) -> Batch:
+        return (
+            self.__getitems__([index])[0] if self.labels is None else (self.images[index], self.labels[index])
+        )
 
-    def __getitems__(self, indices: list[int]) -> Tensor:
-        return self.images[indices]
+    def __getitems__(self, indices: list[int]) -> Batch:
+        if self.labels is None:
+            return self.images[indices]
+        return self.images[indices], self.labels[indices]
 
 
 class DeviceBatches:
@@ -41,15 +48,24 @@ class DeviceBatches:
     batches done) is saved in checkpoints, so a resumed run continues with the same batches.
     """
 
-    def __init__(self, images: Tensor, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+    def __init__(
+        self,
+        images: Tensor,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        labels: Tensor | None = None,
+    ) -> None:
         self.images, self.batch_size, self.seed, self.rank, self.world = images, batch_size, seed, rank, world
+        self.labels = labels
         self.epoch, self.start = 0, 0  # where the next iter() begins
         self.position = (0, 0)  # (epoch, batches yielded) of the running iteration
 
     def __len__(self) -> int:
         return len(self.images) // self.world // self.batch_size
 
-    def __iter__(self) -> Iterator[Tensor]:
+    def __iter__(self) -> Iterator[Batch]:
         epoch, start = self.epoch, self.start
         self.epoch, self.start = epoch + 1, 0  # one iter() per epoch, also when abandoned early
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -57,10 +73,14 @@ class DeviceBatches:
         order = order[: len(self) * self.batch_size].to(self.images.device).view(len(self), self.batch_size)
         return self._batches(epoch, start, order)
 
-    def _batches(self, epoch: int, start: int, order: Tensor) -> Iterator[Tensor]:
+    def _batches(self, epoch: int, start: int, order: Tensor) -> Iterator[Batch]:
         for i in range(start, len(order)):
             self.position = (epoch, i + 1)
-            yield self.images[order[i]]
+            yield (
+                self.images[order[i]]
+                if self.labels is None
+                else (self.images[order[i]], self.labels[order[i]])
+            )
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.position[0], "done": self.position[1]}
@@ -72,13 +92,52 @@ class DeviceBatches:
         self.epoch, self.start, self.position = epoch, done, (epoch, done)
 
 
-def _as_batch(batch: Tensor) -> Tensor:
+def _as_batch(batch: Batch) -> Batch:
     return batch  # __getitems__ already returns the stacked batch
 
 
 def to_model_range(images: Tensor) -> Tensor:
     """uint8 [0, 255] → float [−1, 1], the range of the generator's Tanh."""
     return images.float().div_(127.5).sub_(1.0)
+
+
+def batch_to_model_range(batch: Batch) -> Batch:
+    """Images of a batch (alone or with labels) to [−1, 1]; labels unchanged."""
+    if isinstance(batch, tuple | list):
+        return to_model_range(batch[0]), batch[1]
+    return to_model_range(batch)
+
+
+class LabelledData:
+    """Class labels for conditional GANs: ``use_labels()`` turns them on (batches become
+    (images, labels)) and returns the class names; data without labels says how to get them."""
+
+    labelled = False
+    no_labels_hint = "this data set has no class labels"
+
+    def class_names(self) -> list[str]:
+        return []
+
+    def use_labels(self) -> list[str]:
+        names = self.class_names()
+        if len(names) < 2:
+            raise ConfigError(f"model.conditional=true needs class labels, but {self.no_labels_hint}")
+        self.labelled = True
+        return names
+
+
+def per_class_references(
+    reference: Reference, labels: Tensor, names: list[str], per_class: bool
+) -> dict[str, Reference]:
+    """The overall reference (key ""), and with ``per_class`` one per class (``class_<k>``)."""
+    out = {"": reference}
+    if per_class:
+        for k, name in enumerate(names):
+            images = reference.images[labels[: len(reference.images)] == k]
+            out[f"class_{k}"] = Reference(
+                reference.dataset, reference.split, f"{reference.transform} class {name}", images
+            )
+    return out
 
 
 RESIZE_MODES = ("resize", "pad")
@@ -115,7 +174,7 @@ def fit_images(images: Tensor, image_size: int, channels: int, resize: str = "re
     return images.contiguous()
 
 
-class InMemoryImageDataModule(L.LightningDataModule):
+class InMemoryImageDataModule(LabelledData, L.LightningDataModule):
     """Base for MNIST and CIFAR-10: train and test splits held as uint8 tensors.
 
     Batches leave the loader as uint8 and become float in [−1, 1] after the transfer to the device
@@ -156,11 +215,21 @@ class InMemoryImageDataModule(L.LightningDataModule):
         """uint8 (N, C, H, W) images of one split, as stored on disk."""
         raise NotImplementedError
 
+    def load_labels(self, train: bool) -> Tensor:
+        """int64 (N,) class indices of one split (data sets with ``class_names``)."""
+        raise NotImplementedError
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
             train = self.load_split(True)[: self.limit_train]  # the first N: a small-data experiment
             fit = lambda x: fit_images(x, self.image_size, self.channels, self.resize)  # noqa: E731
-            self.train_set, self.test_set = UInt8Images(fit(train)), UInt8Images(fit(self.load_split(False)))
+            labels = (
+                (self.load_labels(True)[: self.limit_train], self.load_labels(False))
+                if self.labelled
+                else (None, None)
+            )
+            self.train_set = UInt8Images(fit(train), labels[0])
+            self.test_set = UInt8Images(fit(self.load_split(False)), labels[1])
 
     def _loader_kwargs(self) -> dict[str, Any]:
         return dict(
@@ -176,8 +245,9 @@ class InMemoryImageDataModule(L.LightningDataModule):
         if self.on_device and self.trainer is not None:
             strategy = self.trainer.strategy
             images = self.train_set.images.to(strategy.root_device)
+            labels = None if self.train_set.labels is None else self.train_set.labels.to(strategy.root_device)
             return DeviceBatches(
-                images, self.batch_size, self.seed, self.trainer.global_rank, self.trainer.world_size
+                images, self.batch_size, self.seed, self.trainer.global_rank, self.trainer.world_size, labels
             )
         if len(self.train_set) < self.batch_size:
             raise ConfigError(
@@ -198,8 +268,10 @@ class InMemoryImageDataModule(L.LightningDataModule):
         assert self.test_set is not None
         return DataLoader(self.test_set, shuffle=False, **self._loader_kwargs())
 
-    def fid_references(self, split: str, limit: int | None = None) -> dict[str, Reference]:
-        """The real images FID compares with: one comparison, keyed ""."""
+    def fid_references(
+        self, split: str, limit: int | None = None, per_class: bool = False
+    ) -> dict[str, Reference]:
+        """The real images FID compares with: key "", and ``class_<k>`` per class when asked."""
         if split not in ("train", "test"):
             raise ConfigError(f"metrics.reference={split} must be train or test")
         self.setup()
@@ -208,7 +280,12 @@ class InMemoryImageDataModule(L.LightningDataModule):
         transform = f"{self.image_size}px {self.channels}ch " + (
             "pad" if self.resize == "pad" else "bilinear-antialias"
         )
-        return {"": Reference(self.fid_name, split, transform, images)}
+        reference = Reference(self.fid_name, split, transform, images)
+        if not per_class:
+            return {"": reference}
+        if dataset.labels is None:
+            raise ConfigError("metrics.per_class=true needs a conditional model (model.conditional=true)")
+        return per_class_references(reference, dataset.labels, self.class_names(), per_class)
 
-    def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Tensor:
-        return to_model_range(batch)
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        return batch_to_model_range(batch)

@@ -13,6 +13,8 @@ from ganlab.data.archive import network_timeout, refuse_existing, safe_extract
 from ganlab.data.base import InMemoryImageDataModule
 from ganlab.errors import DataError
 
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
 
 class CIFAR10DataModule(InMemoryImageDataModule):
     """CIFAR-10, 50k train / 10k test, 32×32 RGB (resized once when ``image_size`` differs).
@@ -94,12 +96,23 @@ class CIFAR10DataModule(InMemoryImageDataModule):
             f"{CIFAR10.base_folder}/"
         )
 
-    def load_split(self, train: bool) -> Tensor:
+    def class_names(self) -> list[str]:
+        return list(CLASSES)
+
+    def _dataset(self, train: bool) -> CIFAR10:
         try:
-            dataset = self._dataset_class()(self.data_dir, train=train, download=False)
+            return self._dataset_class()(self.data_dir, train=train, download=False)
         except Exception as e:
             raise DataError(
                 f"cannot read CIFAR-10 in {self.folder} ({' '.join(str(e).split())}); delete the "
                 "folder to download it again, or set data.verify_checksums=false for a re-packed copy"
             ) from None
-        return torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # NHWC → NCHW
+
+    def load_split(self, train: bool) -> Tensor:
+        return torch.from_numpy(self._dataset(train).data).permute(0, 3, 1, 2).contiguous()  # NHWC → NCHW
+
+    def load_labels(self, train: bool) -> Tensor:
+        labels = torch.tensor(self._dataset(train).targets, dtype=torch.long)
+        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) <= 9:
+            raise DataError(f"CIFAR-10 labels in {self.folder} are outside 0..9; the files are damaged")
+        return labels

@@ -109,12 +109,23 @@ class MNISTDataModule(InMemoryImageDataModule):
             if packed.is_file():
                 gunzip_atomic(packed, self.raw_dir / name, MAX_UNPACKED)
 
-    def load_split(self, train: bool) -> Tensor:
+    def class_names(self) -> list[str]:
+        return [str(d) for d in range(10)]
+
+    def _dataset(self, train: bool) -> MNIST:
         try:
-            dataset = MNIST(self.data_dir, train=train, download=False)
+            return MNIST(self.data_dir, train=train, download=False)
         except Exception as e:
             raise DataError(
                 f"cannot read MNIST in {self.raw_dir} ({' '.join(str(e).split())}); "
                 "delete the damaged files to download them again"
             ) from None
-        return dataset.data.unsqueeze(1).to(torch.uint8)  # (N, 28, 28) → (N, 1, 28, 28)
+
+    def load_split(self, train: bool) -> Tensor:
+        return self._dataset(train).data.unsqueeze(1).to(torch.uint8)  # (N, 28, 28) → (N, 1, 28, 28)
+
+    def load_labels(self, train: bool) -> Tensor:
+        labels = self._dataset(train).targets.long()
+        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) <= 9:
+            raise DataError(f"MNIST labels in {self.raw_dir} are outside 0..9; the label files are damaged")
+        return labels

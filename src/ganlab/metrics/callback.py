@@ -29,6 +29,8 @@ class FIDCallback(Checkpoint):
             ``allow_other_weights`` (accept a file whose sha256 is not torch-fidelity's).
         kid: ``subsets`` and ``subset_size`` (shrunk to the image counts when larger).
         monitor: the metric for best.ckpt; "auto" is val/fid (DCGAN) or val/fid_a2b (CycleGAN).
+        per_class: conditional DCGAN: also FID per class (``val/fid_class_<k>``), num_fake // K
+            generated images of each class against that class's real images.
     """
 
     def __init__(
@@ -44,11 +46,12 @@ class FIDCallback(Checkpoint):
         fid: dict[str, Any] | None = None,
         kid: dict[str, Any] | None = None,
         monitor: str = "auto",
+        per_class: bool = False,
     ) -> None:
         self.dirpath, self.cache_dir = Path(dirpath), cache_dir
         self.every_n_epochs, self.every_n_iters = every_n_epochs, every_n_iters
         self.num_fake, self.num_real, self.reference = num_fake, num_real, reference
-        self.batch_size, self.monitor = batch_size, monitor
+        self.batch_size, self.monitor, self.per_class = batch_size, monitor, per_class
         self.fid = {"weights_path": None, "feature": 2048, "allow_other_weights": False, **(fid or {})}
         self.kid = {"subsets": 100, "subset_size": 1000, **(kid or {})}
         self.best: float | None = None
@@ -72,9 +75,10 @@ class FIDCallback(Checkpoint):
             weights, self.cache_dir, module.device, dim=int(self.fid["feature"]), batch_size=self.batch_size,
             kid_subsets=int(self.kid["subsets"]), kid_subset_size=int(self.kid["subset_size"]),
         )  # fmt: skip
-        for key, ref in dm.fid_references(self.reference, self.num_real).items():
+        extra = {"per_class": True} if self.per_class else {}  # conditional DCGAN only
+        self.sources = module.fid_sources(dm, self.num_fake, **extra)
+        for key, ref in dm.fid_references(self.reference, self.num_real, **extra).items():
             self.evaluator.set_reference(key, ref)
-        self.sources = module.fid_sources(dm, self.num_fake)
         if self.monitor == "auto":
             self.monitor = "val/fid" if "" in self.sources else f"val/fid_{next(iter(self.sources))}"
         protocol = {

@@ -180,8 +180,10 @@ class CycleGAN(GanModule):
             for domain, images in panels().items():
                 self.register_buffer(f"panel_{domain.lower()}", to_model_range(images), persistent=False)
 
-    def fid_sources(self, datamodule: Any, num_fake: int) -> dict[str, Tensor]:
+    def fid_sources(self, datamodule: Any, num_fake: int, per_class: bool = False) -> dict[str, Tensor]:
         """Every test image of each source domain (``num_fake`` does not apply)."""
+        if per_class:
+            raise ConfigError("metrics.per_class=true is for conditional DCGANs; CycleGAN has no classes")
         return datamodule.fid_sources()
 
     def fid_generate(self, key: str, images: Tensor) -> Tensor:

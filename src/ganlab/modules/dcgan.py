@@ -18,7 +18,7 @@ EVAL_SEED = 2**31 - 1  # evaluation latents: independent of the training seed
 
 
 class DCGAN(GanModule):
-    """Unconditional GAN with DCGAN networks (Radford et al. 2016).
+    """GAN with DCGAN networks (Radford et al. 2016), unconditional or class-conditional.
 
     Code names → paper: ``generator`` G(z), ``discriminator`` D(x) (returns logits; σ(D) is the
     probability of "real"), z ~ N(0, I). The game is min_G max_D E[log D(x)] + E[log(1 − D(G(z)))];
@@ -33,6 +33,11 @@ class DCGAN(GanModule):
     reals (lazy: every ``r1_every`` iterations, scaled by it), and the WGAN-GP penalty
     λ·E(‖∇D(x̂)‖ − 1)².
 
+    Class-conditional (``conditional=true``; Mirza & Osindero 2014 with a projection D, Miyato &
+    Koyama 2018): batches are (x, y); G(z, y) uses the real batch's labels, so D sees the same
+    class mix on both sides, and D(x, y) scores the pair. ``num_classes`` and ``class_names``
+    come from the data (train.py fills them in).
+
     Args:
         optimizer: partial optimizer (e.g. Adam with betas); ``lr`` and ``lr_d`` are filled in.
         lr_d: D's learning rate; None uses ``lr`` (set it for the two time-scale update rule).
@@ -40,6 +45,7 @@ class DCGAN(GanModule):
         num_samples: size of the fixed-noise sample grid.
         ema: ``{"decay": d}``; 0 turns the generator EMA off.
         augment: DiffAugment policies, any of color, translation, cutout.
+        conditional: train on (image, label) batches; both networks need ``num_classes``.
     """
 
     default_max_epochs = 25  # pytorch/examples dcgan's budget, used when trainer.max_epochs is null
@@ -67,6 +73,9 @@ class DCGAN(GanModule):
         r1_gamma: float = 0.0,
         r1_every: int = 16,
         gp_weight: float = 0.0,
+        conditional: bool = False,
+        num_classes: int | None = None,
+        class_names: list[str] | None = None,
     ) -> None:
         super().__init__(channels_last, compile, compile_mode)
         # plain values only (weights_only loading); the run config is logged whole by train.py
@@ -84,6 +93,7 @@ class DCGAN(GanModule):
                 f"model.loss={loss} with model.gp_weight={gp_weight} needs a discriminator without batch "
                 "statistics (the penalty is per sample): set model.discriminator.norm=layer|instance|none"
             )
+        self.num_classes = _check_classes(conditional, num_classes, generator, discriminator)
         self.generator, self.discriminator, self.optimizer = generator, discriminator, optimizer
         self.loss = get_loss(loss)
         self.augment = parse_policy(augment)
@@ -111,8 +121,13 @@ class DCGAN(GanModule):
     def networks(self) -> list[nn.Module]:
         return [self.generator, self.discriminator]
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.generator(z)
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.generator(z, y)
+
+    def split_batch(self, batch: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """(images, labels or None): labels are kept only by a conditional model."""
+        images, labels = batch if isinstance(batch, tuple | list) else (batch, None)
+        return images, labels if self.num_classes else None
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         lr_d = self.hparams.lr_d if self.hparams.lr_d is not None else self.hparams.lr
@@ -120,7 +135,8 @@ class DCGAN(GanModule):
         opt_d = self.optimizer(self.discriminator.parameters(), lr=lr_d)
         return [opt_g, opt_d]
 
-    def training_step(self, real: Tensor, batch_idx: int) -> None:
+    def training_step(self, batch: Tensor | tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, y = self.split_batch(batch)  # y: the batch's class labels (B,), or None
         opt_g, opt_d = self.optimizers()
         update_g = (self.iteration + 1) % self.hparams.n_critic == 0
         sigma = self.noise_std()
@@ -129,16 +145,16 @@ class DCGAN(GanModule):
 
         z = self.sample_z(real.shape[0])
         with torch.set_grad_enabled(update_g):
-            fake = self.generator(z)  # (B, C, H, W), generated once per iteration
+            fake = self.generator(z, y)  # (B, C, H, W), generated once per iteration
 
         # D step: maximise log D(x) + log(1 − D(G(z))) (or the configured objective)
         with self.toggled_optimizer(opt_d):
             r1_now = self.hparams.r1_gamma > 0 and self.iteration % self.hparams.r1_every == 0
             real_in = real.detach().requires_grad_(True) if r1_now else real
-            d_real = self.discriminator(self.d_view(real_in, sigma))
-            d_fake = self.discriminator(self.d_view(fake.detach(), sigma))
+            d_real = self.discriminator(self.d_view(real_in, sigma), y)
+            d_fake = self.discriminator(self.d_view(fake.detach(), sigma), y)
             loss_d = self.loss.d(d_real, d_fake, real_label)
-            loss_d = loss_d + self.penalties(real_in, d_real, fake.detach(), r1_now)
+            loss_d = loss_d + self.penalties(real_in, d_real, fake.detach(), r1_now, y)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             opt_d.step()
@@ -151,7 +167,7 @@ class DCGAN(GanModule):
         }
         if update_g:  # G step through the updated D, on the same fake batch
             with self.toggled_optimizer(opt_g):
-                loss_g = self.loss.g(self.discriminator(self.d_view(fake, sigma)))
+                loss_g = self.loss.g(self.discriminator(self.d_view(fake, sigma), y))
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(loss_g)
                 opt_g.step()
@@ -169,16 +185,17 @@ class DCGAN(GanModule):
         x = self.perturb(x, sigma)
         return diff_augment(x, self.augment, self.rng) if self.augment else x
 
-    def penalties(self, real: Tensor, d_real: Tensor, fake: Tensor, r1_now: bool) -> Tensor | float:
+    def penalties(
+        self, real: Tensor, d_real: Tensor, fake: Tensor, r1_now: bool, y: Tensor | None = None
+    ) -> Tensor | float:
         """R1 (lazy: ×r1_every on the iterations it runs) and the WGAN-GP term, added to D's loss."""
         total: Tensor | float = 0.0
         if r1_now:
             total = total + self.hparams.r1_gamma / 2 * self.hparams.r1_every * r1_penalty(d_real, real)
         if self.hparams.gp_weight > 0:
             eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=self.rng)
-            total = total + self.hparams.gp_weight * gradient_penalty(
-                self.discriminator, real.detach(), fake, eps
-            )
+            critic = partial(self.discriminator, y=y)  # the same labels at the mixed points
+            total = total + self.hparams.gp_weight * gradient_penalty(critic, real.detach(), fake, eps)
         return total
 
     @property
@@ -186,29 +203,88 @@ class DCGAN(GanModule):
         """The generator that draws samples, grids and FID: the EMA copy when there is one."""
         return self.generator_ema if self.generator_ema is not None and self.use_ema else self.generator
 
-    def validation_step(self, real: Tensor, batch_idx: int) -> None:
+    def validation_step(self, batch: Tensor | tuple[Tensor, Tensor], batch_idx: int) -> None:
         # D's mean logit on held-out reals; a growing gap to train/d_real means D is memorising
-        self.log("val/d_real", self.discriminator(real).mean(), on_epoch=True)
+        real, y = self.split_batch(batch)
+        self.log("val/d_real", self.discriminator(real, y).mean(), on_epoch=True)
 
-    def fid_sources(self, datamodule: Any, num_fake: int) -> dict[str, Tensor]:
-        """Fixed evaluation latents, the same for every run (CPU-drawn, device independent)."""
+    def fid_sources(self, datamodule: Any, num_fake: int, per_class: bool = False) -> dict[str, Tensor]:
+        """Fixed evaluation latents, the same for every run (CPU-drawn, device independent).
+
+        Conditional: each row is z with its class index appended as a last column, the classes
+        balanced (i mod K); ``per_class`` adds ``class_<k>`` sources of num_fake // K each.
+        """
         g = torch.Generator().manual_seed(EVAL_SEED)
-        return {"": torch.randn(num_fake, self.latent_dim, generator=g)}
+        z = torch.randn(num_fake, self.latent_dim, generator=g)
+        if not self.num_classes:
+            if per_class:
+                raise ConfigError("metrics.per_class=true needs a conditional model (model.conditional=true)")
+            return {"": z}
+        k = self.num_classes
+        sources = {"": torch.cat([z, (torch.arange(num_fake) % k).float()[:, None]], dim=1)}
+        if per_class:
+            each = max(1, num_fake // k)
+            for c in range(k):
+                sources[f"class_{c}"] = torch.cat([z[:each], torch.full((each, 1), float(c))], dim=1)
+        return sources
 
-    def fid_generate(self, key: str, z: Tensor) -> Tensor:
-        return self.sampler(z)
+    def fid_generate(self, key: str, source: Tensor) -> Tensor:
+        if not self.num_classes:
+            return self.sampler(source)
+        return self.sampler(source[:, :-1], source[:, -1].long())
 
     def preview(self) -> dict[str, tuple[Tensor, int]]:
-        """The fixed-noise grid, 8 per row."""
-        return {"fixed_noise": (self.sample(), 8)}
+        """The fixed-noise grid, 8 per row; conditional: one row per class, one fixed z per column."""
+        if not self.num_classes:
+            return {"fixed_noise": (self.sample(), 8)}
+        z, y = self.class_grid_inputs()
+        return {"fixed_noise": (self.sample(z, y), len(z) // self.num_classes)}
+
+    def class_grid_inputs(self, columns: int = 8) -> tuple[Tensor, Tensor]:
+        """(z, y) of a class grid: row k is class k, column j is fixed_z[j] in every row."""
+        assert self.num_classes
+        columns = min(columns, len(self.fixed_z))
+        z = self.fixed_z[:columns].repeat(self.num_classes, 1)
+        y = torch.arange(self.num_classes, device=self.device).repeat_interleave(columns)
+        return z, y
 
     @torch.no_grad()
-    def sample(self, z: Tensor | None = None) -> Tensor:
-        """Images in [−1, 1] for ``z`` (default: the fixed noise), G in eval mode."""
+    def sample(self, z: Tensor | None = None, y: Tensor | None = None) -> Tensor:
+        """Images in [−1, 1] for ``z`` (default: the fixed noise) and labels ``y``, G in eval mode."""
         net = self.sampler
         was_training = net.training
         net.eval()
         try:
-            return net(self.fixed_z if z is None else z.to(self.device))
+            return net(
+                self.fixed_z if z is None else z.to(self.device), None if y is None else y.to(self.device)
+            )
         finally:
             net.train(was_training)
+
+
+def _check_classes(
+    conditional: bool, num_classes: int | None, generator: nn.Module, discriminator: nn.Module
+) -> int | None:
+    """The number of classes of a conditional model; one line when the parts disagree."""
+    nets = {
+        "generator": getattr(generator, "num_classes", None),
+        "discriminator": getattr(discriminator, "num_classes", None),
+    }
+    if not conditional:
+        if num_classes or any(nets.values()):
+            raise ConfigError(
+                "model.num_classes is set but model.conditional=false; set model.conditional=true"
+            )
+        return None
+    if not num_classes:
+        raise ConfigError(
+            "model.conditional=true needs class labels from the data: data=mnist, data=cifar10, "
+            "data=image_folder with data.labels=folders, or data=celeba with data.attribute=<name>"
+        )
+    wrong = [name for name, k in nets.items() if k != num_classes]
+    if wrong:
+        raise ConfigError(
+            f"model.{wrong[0]}.num_classes={nets[wrong[0]]} differs from model.num_classes={num_classes}; "
+            "leave it at its default ${model.num_classes}"
+        )
+    return num_classes

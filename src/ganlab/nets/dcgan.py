@@ -5,6 +5,10 @@ D: strided convolutions, BatchNorm on every layer but the first, LeakyReLU(0.2),
 No pooling, no fully-connected hidden layers. Both are fully convolutional over a pyramid that
 halves the spatial size per layer from ``image_size`` down to a base of 4–7 pixels:
 64 → 32 → 16 → 8 → 4, 32 → 16 → 8 → 4, and MNIST's native 28 → 14 → 7.
+
+``num_classes`` makes both class-conditional (``ganlab.nets.conditional``): G's BatchNorms become
+conditional BatchNorms, D gains a projection head on its last hidden features. Without it the
+networks (and their state_dict keys) are exactly the unconditional DCGAN.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
+from ganlab.nets.conditional import ConditionalBatchNorm2d, Projection, check_labels
 from ganlab.nets.init import initialise
 
 
@@ -28,8 +33,14 @@ def pyramid(image_size: int) -> tuple[int, int]:
     return base, stages
 
 
+def _classes(num_classes: int | None, key: str) -> int | None:
+    if num_classes is not None and num_classes < 2:
+        raise ConfigError(f"{key}={num_classes}: a conditional GAN needs at least 2 classes")
+    return num_classes
+
+
 class Generator(nn.Module):
-    """z (B, latent_dim) → image (B, channels, image_size, image_size) in [−1, 1]."""
+    """z (B, latent_dim) [, y] → image (B, channels, image_size, image_size) in [−1, 1]."""
 
     def __init__(
         self,
@@ -38,21 +49,24 @@ class Generator(nn.Module):
         image_size: int = 64,
         ngf: int = 64,
         init: str = "dcgan",
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         self.latent_dim, self.channels, self.image_size = latent_dim, channels, image_size
+        self.num_classes = _classes(num_classes, "model.generator.num_classes")
         base, stages = pyramid(image_size)
         width = ngf * 2 ** (stages - 1)
+        norm = (lambda c: ConditionalBatchNorm2d(c, num_classes)) if num_classes else nn.BatchNorm2d
         # project and reshape: (B, z, 1, 1) → (B, width, base, base)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim, width, kernel_size=base, stride=1, padding=0, bias=False),
-            nn.BatchNorm2d(width),
+            norm(width),
             nn.ReLU(inplace=True),
         ]
         for _ in range(stages - 1):  # each stage: (B, w, s, s) → (B, w/2, 2s, 2s)
             layers += [
                 nn.ConvTranspose2d(width, width // 2, kernel_size=4, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(width // 2),
+                norm(width // 2),
                 nn.ReLU(inplace=True),
             ]
             width //= 2
@@ -64,8 +78,15 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers)
         initialise(self, init, "model.generator.init")
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """``y``: class indices (B,) or class weights (B, K), only for a conditional G."""
+        check_labels(y, self.num_classes, "Generator")
+        x = z.view(z.shape[0], self.latent_dim, 1, 1)
+        if y is None:
+            return self.net(x)
+        for layer in self.net:
+            x = layer(x, y) if isinstance(layer, ConditionalBatchNorm2d) else layer(x)
+        return x
 
 
 NORMS = ("batch", "layer", "instance", "none")
@@ -82,13 +103,14 @@ def _norm(kind: str, width: int) -> nn.Module:
 
 
 class Discriminator(nn.Module):
-    """image (B, channels, image_size, image_size) → logits (B,).
+    """image (B, channels, image_size, image_size) [, y] → logits (B,).
 
     Args:
         norm: hidden-layer normalisation, batch (the paper's), layer, instance or none.
         spectral_norm: divide every convolution's weight by its largest singular value, estimated
             by one power iteration per forward (Miyato et al. 2018; torch's parametrization).
         init: ``dcgan`` (N(0, 0.02), the paper's) or ``pytorch`` (torch's default).
+        num_classes: a projection head: D(x, y) = ψ(φ(x)) + ⟨embed(y), Σ_hw φ(x)⟩.
     """
 
     def __init__(
@@ -99,8 +121,10 @@ class Discriminator(nn.Module):
         norm: str = "batch",
         spectral_norm: bool = False,
         init: str = "dcgan",
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
+        self.num_classes = _classes(num_classes, "model.discriminator.num_classes")
         if norm not in NORMS:
             raise ConfigError(f"model.discriminator.norm={norm} must be one of {', '.join(NORMS)}")
         self.channels, self.image_size, self.norm = channels, image_size, norm
@@ -122,10 +146,17 @@ class Discriminator(nn.Module):
         layers.append(nn.Conv2d(width, 1, kernel_size=base, stride=1, padding=0, bias=False))
         self.net = nn.Sequential(*layers)
         initialise(self, init, "model.discriminator.init")
+        self.projection = Projection(width, num_classes) if num_classes else None
         if spectral_norm:
             for i, layer in enumerate(self.net):
                 if isinstance(layer, nn.Conv2d):
                     self.net[i] = nn.utils.parametrizations.spectral_norm(layer)
+            if self.projection is not None:  # the embedding too, as SNGAN-projection
+                nn.utils.parametrizations.spectral_norm(self.projection.table)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).view(-1)
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        check_labels(y, self.num_classes, "Discriminator")
+        if self.projection is None:
+            return self.net(x).view(-1)
+        features = self.net[:-1](x)  # (B, width, base, base): φ(x)
+        return self.net[-1](features).view(-1) + self.projection(features, y)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ganlab.data.cifar10 import CIFAR10DataModule
+from ganlab.data.folder import ImageFolderDataModule
 from ganlab.data.mnist import MNISTDataModule
 from ganlab.data.synthetic import SyntheticImages, SyntheticUnpaired
 from ganlab.data.unpaired import UnpairedDataModule
@@ -39,7 +40,12 @@ def _by_name(*classes: type) -> dict[str, type]:
 NETWORKS = _by_name(Generator, Discriminator, ResnetGenerator, PatchDiscriminator)
 MODULES = _by_name(DCGAN, CycleGAN)
 DATA_MODULES = _by_name(
-    MNISTDataModule, CIFAR10DataModule, UnpairedDataModule, SyntheticImages, SyntheticUnpaired
+    MNISTDataModule,
+    CIFAR10DataModule,
+    UnpairedDataModule,
+    SyntheticImages,
+    SyntheticUnpaired,
+    ImageFolderDataModule,
 )
 OPTIMIZERS = {
     f"torch.optim.{c.__name__}": c

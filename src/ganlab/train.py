@@ -76,7 +76,9 @@ def set_classes(cfg: DictConfig, datamodule: L.LightningDataModule) -> None:
         return
     use_labels = getattr(datamodule, "use_labels", None)
     if use_labels is None:
-        raise ConfigError(f"model.conditional=true needs class labels, but {type(datamodule).__name__} has none")
+        raise ConfigError(
+            f"model.conditional=true needs class labels, but {type(datamodule).__name__} has none"
+        )
     names = use_labels()
     with open_dict(cfg):
         cfg.model.num_classes, cfg.model.class_names = len(names), list(names)
@@ -137,6 +139,8 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     datamodule = instantiate(cfg.data)
     set_classes(cfg, datamodule)
     config = OmegaConf.to_container(cfg, resolve=True)
+    if hasattr(datamodule, "split_info"):  # folders: which files train and which are held out
+        config["data_split"] = datamodule.split_info()
     model = instantiate(cfg.model)
     check_pairing(model, datamodule, cfg)
     callbacks = build_callbacks(cfg, config)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganlab.data.celeba import CelebADataModule
 from ganlab.data.cifar10 import CIFAR10DataModule
 from ganlab.data.folder import ImageFolderDataModule
 from ganlab.data.mnist import MNISTDataModule
@@ -46,6 +47,7 @@ DATA_MODULES = _by_name(
     SyntheticImages,
     SyntheticUnpaired,
     ImageFolderDataModule,
+    CelebADataModule,
 )
 OPTIMIZERS = {
     f"torch.optim.{c.__name__}": c

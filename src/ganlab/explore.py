@@ -2,6 +2,8 @@
 
 python -m ganlab.explore mode=interpolate ckpt=<file> seeds=[0,1,2] steps=8 method=slerp output=<file.png>
 python -m ganlab.explore mode=arithmetic ckpt=<file> seed=0 a=[..] b=[..] c=[..] output=<file.png>
+Conditional models: class=<k> fixes the class; mode=interpolate classes=[3,8] walks between classes
+at the fixed z of seeds[0].
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from torchvision.utils import make_grid
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.errors import ConfigError
 from ganlab.generate import save_images
-from ganlab.latent import arithmetic, interpolation_path, latents, load_generator, render
+from ganlab.latent import (
+    arithmetic,
+    class_index,
+    class_path,
+    interpolation_path,
+    latents,
+    load_generator,
+    render,
+)
 from ganlab.outputs import check_new_files
 from ganlab.train import CONFIG_DIR
 
@@ -40,11 +50,32 @@ def labelled_grid(images: Tensor, path: Path, nrow: int = 8, scale: int = 3) -> 
     picture.save(path)
 
 
+def fixed_class(cfg: DictConfig, generator: torch.nn.Module, n: int) -> Tensor | None:
+    """Labels for a walk or sum at one class (``class=``); required by a conditional model."""
+    if cfg.get("class") is None:
+        if generator.num_classes:
+            raise ConfigError(
+                f"ckpt={cfg.ckpt} is conditional ({generator.num_classes} classes): give class=<k> "
+                "(or mode=interpolate classes=[a,b] to walk between classes at a fixed z)"
+            )
+        return None
+    return torch.full((n,), class_index(cfg.get("class"), generator), dtype=torch.long)
+
+
 def interpolate(cfg: DictConfig) -> Path:
+    """Latent walks at a fixed class, or (``classes=[a,b,...]``) class walks at the fixed z of seeds[0]."""
     check_new_files([Path(cfg.output)], bool(cfg.overwrite))
     generator = load_generator(cfg.ckpt, pick_device(cfg.device), bool(cfg.ema))
-    z = interpolation_path(list(cfg.seeds), cfg.steps, cfg.method, generator.latent_dim)
-    return save_images(render(generator, z), Path(cfg.output), nrow=cfg.steps)[0]
+    if cfg.get("classes"):
+        classes = [class_index(c, generator, "classes") for c in cfg.classes]
+        if len(classes) < 2 or cfg.steps < 2:
+            raise ConfigError("classes=[a,b,...] needs at least two classes and steps ≥ 2")
+        y = class_path(classes, cfg.steps, generator.num_classes)
+        z = latents(cfg.seeds[0], 1, generator.latent_dim).expand(len(y), -1)
+    else:
+        z = interpolation_path(list(cfg.seeds), cfg.steps, cfg.method, generator.latent_dim)
+        y = fixed_class(cfg, generator, len(z))
+    return save_images(render(generator, z, y=y), Path(cfg.output), nrow=cfg.steps)[0]
 
 
 def vector_arithmetic(cfg: DictConfig) -> tuple[Path, Path]:
@@ -56,11 +87,11 @@ def vector_arithmetic(cfg: DictConfig) -> tuple[Path, Path]:
     generator = load_generator(cfg.ckpt, pick_device(cfg.device), bool(cfg.ema))
     reference = latents(cfg.seed, cfg.n, generator.latent_dim)
     result = arithmetic(reference, list(cfg.a), list(cfg.b), list(cfg.c))
-    labelled_grid(render(generator, reference), ref_path)
+    labelled_grid(render(generator, reference, y=fixed_class(cfg, generator, len(reference))), ref_path)
     means = torch.stack([reference[list(g)].mean(0) for g in (cfg.a, cfg.b, cfg.c)])
     noise = torch.randn(cfg.perturbations, len(result), generator=torch.Generator().manual_seed(cfg.seed + 1))
     z = torch.cat([means, result[None], result + cfg.noise * noise])
-    save_images(render(generator, z), output, nrow=4)
+    save_images(render(generator, z, y=fixed_class(cfg, generator, len(z))), output, nrow=4)
     return output, ref_path
 
 

@@ -1,6 +1,7 @@
 """Samples from a DCGAN checkpoint: one PNG each in a folder, or one grid.
 
 python -m ganlab.generate ckpt=<last.ckpt> n=64 seed=0 output=<dir>|<file.png>
+python -m ganlab.generate ckpt=<conditional last.ckpt> class=7|class=<name>|class=all n=8 output=grid.png
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from torchvision.utils import save_image
 
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.errors import ConfigError
-from ganlab.latent import latents, load_generator, render
+from ganlab.latent import class_labels, latents, load_generator, render
 from ganlab.outputs import check_new_files
 from ganlab.train import CONFIG_DIR
 
@@ -41,12 +42,17 @@ def save_images(images: Tensor, output: Path, nrow: int = 8) -> list[Path]:
 
 
 def generate(cfg: DictConfig) -> list[Path]:
+    """n samples; a conditional model: of ``class`` (index or name), or ``class=all``: n of each
+    class, one row per class in a grid (the same n latents in every row)."""
     if cfg.n < 1:
         raise ConfigError(f"n={cfg.n} must be ≥ 1")
-    check_new_files(output_paths(Path(cfg.output), cfg.n), bool(cfg.overwrite))
     generator = load_generator(cfg.ckpt, pick_device(cfg.device), bool(cfg.ema))
-    z = latents(cfg.seed, cfg.n, generator.latent_dim)
-    return save_images(render(generator, z, cfg.batch_size), Path(cfg.output), cfg.nrow)
+    labels = class_labels(cfg.get("class"), generator, cfg.n, cfg.seed)
+    z, nrow = latents(cfg.seed, cfg.n, generator.latent_dim), cfg.nrow
+    if cfg.get("class") == "all":
+        z, nrow = z.repeat(generator.num_classes, 1), cfg.n
+    check_new_files(output_paths(Path(cfg.output), len(z)), bool(cfg.overwrite))
+    return save_images(render(generator, z, cfg.batch_size, labels), Path(cfg.output), nrow)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="generate")
@@ -54,7 +60,7 @@ def generate(cfg: DictConfig) -> list[Path]:
 def _hydra_main(cfg: DictConfig) -> None:
     paths = generate(cfg)
     where = paths[0] if len(paths) == 1 else paths[0].parent
-    print(f"wrote {cfg.n} sample(s) (seed {cfg.seed}) to {where}")
+    print(f"wrote {len(paths)} file(s) (seed {cfg.seed}) to {where}")
 
 
 def main() -> None:

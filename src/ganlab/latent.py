@@ -20,7 +20,42 @@ def load_generator(ckpt_path: str, device: torch.device, ema: bool = True) -> nn
     if kind != "DCGAN":
         raise ConfigError(f"ckpt={ckpt_path} is a {kind} checkpoint; this needs a DCGAN one")
     prefix = "generator_ema." if ema and has_ema(ckpt, "generator.") else "generator."
-    return build_network(ckpt, "generator", prefix, where).to(device)
+    generator = build_network(ckpt, "generator", prefix, where).to(device)
+    names = ckpt["ganlab_config"]["model"].get("class_names")
+    k = getattr(generator, "num_classes", None)
+    plain_names = isinstance(names, list) and len(names) == k and all(isinstance(n, str) for n in names)
+    generator.class_names = names if plain_names else [str(i) for i in range(k or 0)]
+    generator.source = ckpt_path
+    return generator
+
+
+def class_index(value: object, generator: nn.Module, option: str = "class") -> int:
+    """A class given as its index or its name (``class=7``, ``class=Smiling``); one line otherwise."""
+    k, names = generator.num_classes, generator.class_names
+    if not k:
+        raise ConfigError(
+            f"{option}={value}: ckpt={generator.source} is an unconditional model (trained without "
+            "model.conditional=true); drop the option"
+        )
+    if isinstance(value, str) and value in names:
+        return names.index(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < k:
+        return value
+    shown = ", ".join(f"{i}={n}" if n != str(i) else n for i, n in enumerate(names[:12]))
+    raise ConfigError(f"{option}={value} is not a class of this model: it has {k} classes ({shown})")
+
+
+def class_labels(value: object, generator: nn.Module, n: int, seed: int) -> Tensor | None:
+    """Labels for n samples: None (unconditional), one class for all, or with ``class=all`` every
+    class n times (class-major, row k = class k); a conditional model without ``class=`` draws
+    classes uniformly from ``seed``."""
+    if value is None:
+        k = getattr(generator, "num_classes", None)
+        return None if not k else torch.randint(k, (n,), generator=torch.Generator().manual_seed(seed + 1))
+    if value == "all":
+        class_index(0, generator)  # one line if unconditional
+        return torch.arange(generator.num_classes).repeat_interleave(n)
+    return torch.full((n,), class_index(value, generator), dtype=torch.long)
 
 
 def latents(seed: int, n: int, dim: int) -> Tensor:
@@ -29,10 +64,20 @@ def latents(seed: int, n: int, dim: int) -> Tensor:
 
 
 @torch.no_grad()
-def render(generator: nn.Module, z: Tensor, batch_size: int = 256) -> Tensor:
-    """Images in [−1, 1] for latents z (N, dim), generated in batches; returned on the CPU."""
+def render(generator: nn.Module, z: Tensor, batch_size: int = 256, y: Tensor | None = None) -> Tensor:
+    """Images in [−1, 1] for latents z (N, dim) [and labels y: indices (N,) or class weights (N, K)],
+    generated in batches; returned on the CPU."""
     device = next(generator.parameters()).device
-    return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(batch_size)])
+    labels = [None] * len(z) if y is None else [t.to(device) for t in y.split(batch_size)]
+    chunks = zip(z.split(batch_size), labels, strict=False)
+    return torch.cat([generator(c.to(device), t).cpu() for c, t in chunks])
+
+
+def class_path(classes: Sequence[int], steps: int, k: int) -> Tensor:
+    """Class weights (rows of K) walking class₀ → class₁ → ...: a one-hot row is the class itself."""
+    eye = torch.eye(k)
+    t = torch.linspace(0.0, 1.0, steps)
+    return torch.cat([lerp(eye[a], eye[b], t) for a, b in itertools.pairwise(classes)])
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:

@@ -1,0 +1,140 @@
+"""CelebA in torchvision's layout: ``<data_dir>/celeba/img_align_celeba/`` with the official
+partition (``list_eval_partition.txt``) and attributes (``list_attr_celeba.txt``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torchvision.datasets import CelebA
+from torchvision.datasets.utils import download_file_from_google_drive
+
+from ganlab.data.archive import network_timeout, safe_extract
+from ganlab.data.folder import ImageFolderDataModule
+from ganlab.errors import ConfigError, DataError
+
+IMAGES, PARTITION, ATTRIBUTES = "img_align_celeba", "list_eval_partition.txt", "list_attr_celeba.txt"
+SPLITS = {"train": "0", "test": "2"}  # the official partition: 0 train, 1 valid, 2 test
+
+
+def read_attributes(path: Path) -> tuple[list[str], dict[str, list[int]]]:
+    """(attribute names, {file: [±1, ...]}) of ``list_attr_celeba.txt`` (count, header, rows)."""
+    lines = path.read_text().splitlines()
+    names = lines[1].split()
+    rows = {}
+    for line in lines[2:]:
+        parts = line.split()
+        if parts:
+            rows[parts[0]] = [int(v) for v in parts[1:]]
+    return names, rows
+
+
+class CelebADataModule(ImageFolderDataModule):
+    """CelebA (Liu et al. 2015) faces, 162,770 train / 19,962 test, preprocessed as image folders.
+
+    Args:
+        attribute: a binary attribute as the class (``Smiling``: 0 = not smiling, 1 = smiling),
+            for ``model.conditional=true``; null: unlabelled.
+        download: fetch the official files through torchvision's Google Drive ids when absent.
+    """
+
+    no_labels_hint = "data=celeba has labels only with data.attribute=<name> (e.g. Smiling)"
+
+    def __init__(
+        self,
+        data_dir: str,
+        attribute: str | None = None,
+        download: bool = True,
+        max_extract_gb: float = 2.0,
+        **kwargs,
+    ) -> None:
+        self.folder = Path(data_dir).expanduser() / CelebA.base_folder
+        super().__init__(root=str(self.folder / IMAGES), **kwargs)
+        self.attribute, self.download, self.max_extract_gb = attribute, download, max_extract_gb
+
+    def _missing(self) -> list[str]:
+        expected = [IMAGES, PARTITION] + ([ATTRIBUTES] if self.attribute else [])
+        return [name for name in expected if not (self.folder / name).exists()]
+
+    def prepare_data(self) -> None:
+        if not self._missing():
+            return
+        reason = "download disabled (data.download=false)"
+        if self.download:
+            try:
+                self._download()
+                return
+            except DataError:
+                raise
+            except Exception as e:
+                reason = f"the download from Google Drive failed ({' '.join(str(e).split())[:200]})"
+        raise DataError(
+            f"CelebA not found in {self.folder} and {reason}; expected {', '.join(self._missing())} there "
+            "(torchvision's layout); put them there or set paths.data_dir=<dir> holding celeba/"
+        )
+
+    def _download(self) -> None:
+        """torchvision's official file ids and md5s; the zip extracted with ganlab's path checks."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with network_timeout():
+            for file_id, md5, filename in CelebA.file_list:
+                if filename.endswith(".zip") and (self.folder / IMAGES).is_dir():
+                    continue
+                if not (self.folder / filename).is_file():
+                    download_file_from_google_drive(file_id, str(self.folder), filename, md5)
+        archive = self.folder / f"{IMAGES}.zip"
+        if not (self.folder / IMAGES).is_dir():
+            safe_extract(archive, self.folder, IMAGES, int(self.max_extract_gb * 1e9))
+
+    def scan(self) -> dict[str, list[Path]]:
+        if self.split is not None:
+            return self.split
+        self.prepare_data()
+        partition = {}
+        for line in (self.folder / PARTITION).read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                partition[parts[0]] = parts[1]
+        images = self.folder / IMAGES
+        self.split = {
+            name: [images / f for f, part in sorted(partition.items()) if part == code]
+            for name, code in SPLITS.items()
+        }
+        self.split["held_out"] = [f"{PARTITION} (official test partition)"]
+        missing = [p for p in self.split["train"][:1] + self.split["test"][:1] if not p.is_file()]
+        if not self.split["train"] or missing:
+            raise DataError(
+                f"{self.folder / PARTITION} lists {missing[0] if missing else 'no training images'}, which "
+                f"{images} does not hold; the folder is incomplete: delete it to download it again"
+            )
+        return self.split
+
+    def split_info(self) -> dict[str, object]:
+        return {"root": str(self.folder.resolve()), "held_out": "the official partition (0 train, 2 test)"}
+
+    def class_names(self) -> list[str]:
+        if self.attribute is None:
+            return []
+        if (self.folder / ATTRIBUTES).is_file():  # present: a misspelt name stops the run now
+            self._column()
+        return [f"not {self.attribute}", self.attribute]
+
+    def _column(self) -> int:
+        header = (self.folder / ATTRIBUTES).read_text().splitlines()[1].split()
+        if self.attribute not in header:
+            valid = ", ".join(header)
+            raise ConfigError(
+                f"data.attribute={self.attribute} is not a CelebA attribute; choose one of {valid}"
+            )
+        return header.index(self.attribute)
+
+    def _class_of(self, paths: list[Path], base: Path, names: list[str]) -> Tensor:
+        column = self._column()
+        _, rows = read_attributes(self.folder / ATTRIBUTES)
+        try:
+            return torch.tensor([int(rows[p.name][column] == 1) for p in paths], dtype=torch.long)
+        except KeyError as e:
+            raise DataError(
+                f"{self.folder / ATTRIBUTES} has no row for {e.args[0]}; the file is damaged"
+            ) from None

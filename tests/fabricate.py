@@ -144,3 +144,54 @@ def inception_weights(path: Path, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), path)
     return path
+
+
+def image_folder(
+    root: Path, classes: tuple[str, ...] = ("cats", "dogs"), per_class: int = 12, seed: int = 0
+) -> Path:
+    """One subfolder per class, nested deeper for some files, mixed formats and sizes: PNG, JPEG,
+    BMP, a grayscale, an RGBA, a palette and a 16-bit PNG, a CMYK JPEG, and a text file (ignored)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        for i in range(per_class):
+            folder = root / name / ("deeper" if i % 4 == 3 else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            h, w = 40 + 3 * i, 52 - 2 * i  # portrait and landscape: short-side resize, centre crop
+            pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+            pixels[..., c % 3] //= 4  # classes differ in colour
+            kind = ("png", "jpg", "bmp", "L", "RGBA", "P", "I;16", "CMYK")[i % 8]
+            image = Image.fromarray(pixels)
+            if kind == "I;16":
+                Image.fromarray(pixels[..., 0].astype(np.uint16) * 257).save(folder / f"{name}{i}.png")
+            elif kind in ("L", "RGBA", "P"):
+                image.convert(kind).save(folder / f"{name}{i}.png")
+            elif kind == "CMYK":
+                image.convert("CMYK").save(folder / f"{name}{i}.jpg")
+            else:
+                image.save(folder / f"{name}{i}.{kind}")
+    (root / classes[0] / "README.txt").write_text("not an image")
+    return root
+
+
+def celeba(root: Path, n: int = 24, seed: int = 0) -> Path:
+    """``root/celeba`` in torchvision's layout: 178×218 JPEGs, the partition and attribute files."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder = root / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+    names = ["5_o_Clock_Shadow", "Male", "Smiling", "Young"]
+    partition, attributes = [], [str(n), " ".join(names)]
+    for i in range(n):
+        file = f"{i + 1:06d}.jpg"
+        Image.fromarray(rng.integers(0, 256, size=(218, 178, 3), dtype=np.uint8)).save(
+            folder / "img_align_celeba" / file
+        )
+        partition.append(f"{file} {0 if i < n * 2 // 3 else (1 if i % 2 else 2)}")
+        values = [1 if (i + k) % 2 else -1 for k in range(len(names))]
+        attributes.append(f"{file} " + " ".join(f"{v:2d}" for v in values))
+    (folder / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
+    (folder / "list_attr_celeba.txt").write_text("\n".join(attributes) + "\n")
+    return root

@@ -13,7 +13,6 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 from torchdata.stateful_dataloader import StatefulDataLoader
-from torchdata.stateful_dataloader.sampler import RandomSampler
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
@@ -96,30 +95,45 @@ class UnpairedImages(Dataset):
         return {"A": a, "B": b}
 
 
-class _TaggedIterator:
-    def __init__(self, inner: Any, offset: int) -> None:
-        self.inner, self.offset = inner, offset
+class _EpochOrder:
+    """One epoch's order: a permutation drawn from (seed, epoch) alone, so it does not depend on how
+    often a loader (or its workers) iterates the sampler; indices tagged with the epoch."""
 
-    def __iter__(self) -> _TaggedIterator:
+    def __init__(self, n: int, shuffle: bool, seed: int, epoch: int) -> None:
+        self.n, self.shuffle, self.seed, self.i = n, shuffle, seed, 0
+        self._start(epoch)
+
+    def _start(self, epoch: int) -> None:
+        self.epoch = epoch
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        self.order = torch.randperm(self.n, generator=g).tolist() if self.shuffle else list(range(self.n))
+
+    def __iter__(self) -> _EpochOrder:
         return self
 
     def __next__(self) -> int:
-        return next(self.inner) + self.offset
+        if self.i >= self.n:
+            raise StopIteration
+        self.i += 1
+        return self.order[self.i - 1] + self.epoch * self.n
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"inner": self.inner.state_dict(), "offset": self.offset}
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "i": self.i}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.inner.load_state_dict(state["inner"])
-        self.offset = state["offset"]
+        if "i" not in state:  # an older checkpoint (torchdata sampler state): same epoch and position
+            self._start(state["offset"] // max(self.n, 1))
+            self.i = int(state["inner"].get("samples_yielded", 0))
+            return
+        self._start(state["epoch"])
+        self.i = state["i"]
 
 
 class EpochTaggedSampler(Sampler[int]):
     """A resumable random (or sequential) order whose indices are tagged with the epoch."""
 
     def __init__(self, n: int, shuffle: bool, seed: int) -> None:
-        self.n, self.shuffle, self.epoch = n, shuffle, 0
-        self.inner = RandomSampler(range(n), generator=torch.Generator().manual_seed(seed))
+        self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -127,26 +141,8 @@ class EpochTaggedSampler(Sampler[int]):
     def __len__(self) -> int:
         return self.n
 
-    def __iter__(self) -> _TaggedIterator:
-        order = iter(self.inner) if self.shuffle else _Range(self.n)
-        return _TaggedIterator(order, self.epoch * self.n)
-
-
-class _Range:
-    def __init__(self, n: int) -> None:
-        self.n, self.i = n, 0
-
-    def __next__(self) -> int:
-        if self.i >= self.n:
-            raise StopIteration
-        self.i += 1
-        return self.i - 1
-
-    def state_dict(self) -> dict[str, int]:
-        return {"i": self.i}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.i = state["i"]
+    def __iter__(self) -> _EpochOrder:
+        return _EpochOrder(self.n, self.shuffle, self.seed, self.epoch)
 
 
 class UnpairedDataModule(L.LightningDataModule):

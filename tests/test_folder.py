@@ -160,6 +160,11 @@ def test_corrupt_files_are_named_or_skipped(tmp_path: Path) -> None:
     assert len(dm.train_set) == 8
 
 
+def _with_top_level_image(root: Path) -> None:
+    fabricate.image_folder(root, per_class=4)
+    Image.new("RGB", (8, 8)).save(root / "t.png")
+
+
 @pytest.mark.parametrize(
     "make, overrides, expected",
     [
@@ -167,8 +172,7 @@ def test_corrupt_files_are_named_or_skipped(tmp_path: Path) -> None:
         (lambda root: (root / "notes.txt").write_text("x"), [], "only other files (notes.txt)"),
         (lambda root: fabricate.image_folder(root, classes=("one",), per_class=4), ["data.labels=folders"],
          "found 1 class folder(s)"),
-        (lambda root: (fabricate.image_folder(root, per_class=4), Image.new("RGB", (8, 8)).save(root / "t.png")),
-         ["data.labels=folders"], "1 are at its top level (e.g. t.png)"),
+        (_with_top_level_image, ["data.labels=folders"], "1 are at its top level (e.g. t.png)"),
         (lambda root: fabricate.image_folder(root, per_class=2), ["data.batch_size=16"],
          "data.batch_size=16 exceeds the 4 training images"),
         (lambda root: fabricate.image_folder(root, per_class=4), ["data.labels=folder"],

@@ -278,19 +278,22 @@ def test_quality_command_end_to_end_on_fabricated_mnist(tmp_path: Path) -> None:
     result = run_module(
         "ganlab.quality", "--iters", "2,4", "--seeds", "0", "--n", "64", "--classifier-epochs", "1",
         "--min-accuracy", "0", "--data-dir", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache"),
-        "--output", str(tmp_path / "q"), "--cases", "default,init_pytorch", "--sample-bn-train",
+        "--output", str(tmp_path / "q"), "--cases", "default,init_pytorch,conditional", "--sample-bn-train",
         "model.generator.ngf=8", "model.discriminator.ndf=8", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("QUALITY ")]
     assert any(line.startswith("QUALITY judge: digit classifier sha256=") for line in lines)
     cases = [line for line in lines if " iters=" in line and "summary" not in line]
-    assert len(cases) == 8 and all("plain_fd=" in line and "ratio=" in line for line in cases)
+    assert len(cases) == 12 and all("plain_fd=" in line and "ratio=" in line for line in cases)
+    assert all(("agreement=" in line) == line.startswith("QUALITY conditional") for line in cases)
     (out,) = (tmp_path / "q").iterdir()
     results = json.loads((out / "results.json").read_text())
     assert {r["case"] for r in results} == {
-        "default", "default@bn_train", "init_pytorch", "init_pytorch@bn_train", "plain"
+        "default", "default@bn_train", "init_pytorch", "init_pytorch@bn_train", "plain",
+        "conditional", "conditional@bn_train",
     }  # fmt: skip
+    assert all(0.0 <= r["agreement"] <= 1.0 for r in results if r["case"] == "conditional")
     fd = {(r["case"], r["iters"]): r["fd"] for r in results if r["seed"] == 0}
     assert fd["default", 4] != fd["default@bn_train", 4]  # the BN mode really changed the samples
     assert fd["default", 4] != fd["init_pytorch", 4]

@@ -158,7 +158,7 @@ def image_folder(
         for i in range(per_class):
             folder = root / name / ("deeper" if i % 4 == 3 else "")
             folder.mkdir(parents=True, exist_ok=True)
-            h, w = 40 + 3 * i, 52 - 2 * i  # portrait and landscape: short-side resize, centre crop
+            h, w = 40 + 3 * (i % 12), 52 - 2 * (i % 12)  # portrait and landscape: short-side resize, crop
             pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
             pixels[..., c % 3] //= 4  # classes differ in colour
             kind = ("png", "jpg", "bmp", "L", "RGBA", "P", "I;16", "CMYK")[i % 8]

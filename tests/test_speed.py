@@ -122,6 +122,27 @@ def test_bench_runs_each_switch_set_and_names_it(tmp_path: Path) -> None:
     assert bad.stderr.strip().splitlines()[-1].startswith("error: --switches warp: not among eager, ")
 
 
+def test_bench_loader_case_streams_a_folder_against_torchvision(tmp_path: Path) -> None:
+    import fabricate
+
+    fabricate.image_folder(tmp_path / "photos", per_class=40)
+    result = run_module(
+        "ganlab.bench",
+        "--cases",
+        "loader",
+        "--workers",
+        "0",
+        "--folder",
+        str(tmp_path / "photos"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("BENCH loader")]
+    fields = dict(item.split("=", 1) for item in line.split()[2:])
+    assert float(fields["ganlab"]) > 0 and float(fields["plain"]) > 0 and fields["unit"] == "img/s"
+    assert float(fields["ratio"]) == pytest.approx(float(fields["ganlab"]) / float(fields["plain"]), rel=2e-3)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_no_device_sync_inside_the_step_on_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,11 +1,17 @@
 """``make bench``: ganlab's training path against a plain PyTorch loop, same networks and data.
 
-python -m ganlab.bench [--cases dcgan28,dcgan64,cyclegan64] [--device cpu|cuda] [--repeats 5]
+python -m ganlab.bench [--cases dcgan28,dcgan64,cyclegan64,loader] [--device cpu|cuda] [--repeats 5]
+                       [--folder DIR] [--workers N]
 
 Both sides train the networks of the same composed config on the same in-memory random uint8
 images, with the same losses, optimizers and batch size. ganlab's side is the real path: the
 LightningModule and DataModule through the Lightning Trainer (no logger, no progress bar). Warm-up
 iterations are excluded; each side's rate is the median over ``repeats`` timed windows.
+
+``loader``: images/s of ``data=image_folder`` streaming a folder of JPEGs (``--folder``, else 512
+fabricated 178×218 JPEGs, CelebA's size) at 64 px with ``--workers`` processes, against
+torchvision's ``ImageFolder`` + PIL transforms (pytorch/examples' loader) with the same workers and
+batch size; a GPU run whose training rate is near this number is bound by its loader.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ CASES: dict[str, dict[str, Any]] = {
     "dcgan64": {"model": "dcgan", "size": 64, "channels": 3, "batch": 128, "device": "any"},
     "cyclegan64": {"model": "cyclegan", "size": 64, "channels": 3, "batch": 1, "device": "cpu"},
     "cyclegan256": {"model": "cyclegan", "size": 256, "channels": 3, "batch": 1, "device": "cuda"},
+    "loader": {"model": None, "size": 64, "channels": 3, "batch": 64, "device": "any"},  # see run_loader
 }
 
 # the GPU speed switches, one at a time and combined (issue: "measure and win"); the plain loop
@@ -193,6 +200,78 @@ def _cyclegan_step(cfg: DictConfig, device: torch.device):
     return step
 
 
+def _jpeg_folder(root: Path, n: int = 512) -> Path:
+    """n random 178×218 JPEGs (CelebA's size) under root/images/."""
+    import numpy as np
+    from PIL import Image
+
+    folder = root / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        pixels = rng.integers(0, 256, size=(218, 178, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:06d}.jpg", quality=90)
+    return root
+
+
+def _rate(loader: Any, passes: int) -> float:
+    """Images/s over ``passes`` full passes after the first batch (worker start-up excluded)."""
+    it = iter(loader)
+    next(it)
+    start, count = time.perf_counter(), 0
+    for _ in range(passes):
+        for batch in it:
+            count += len(batch[0] if isinstance(batch, tuple | list) else batch)
+        it = iter(loader)
+    return count / (time.perf_counter() - start)
+
+
+def run_loader(folder: Path | None, workers: int, batch: int = 64, size: int = 64, passes: int = 2) -> dict:
+    """ganlab's streamed image-folder loader against torchvision's ImageFolder, same folder."""
+    import tempfile
+
+    from torchvision import transforms
+
+    from ganlab.data.folder import ImageFolderDataModule
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = folder or _jpeg_folder(Path(tmp))
+        dm = ImageFolderDataModule(
+            root=str(root), image_size=size, batch_size=batch, num_workers=workers, holdout=0.0,
+            memory_limit_gb=0.0, pin_memory=False,
+        )  # fmt: skip
+        dm.setup()
+        ours = _rate(dm.train_dataloader(), passes)
+        transform = transforms.Compose(
+            [transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()]
+        )
+        reference = _PilFiles(dm.train_set.paths, transform)  # what ImageFolder does per file
+        plain = torch.utils.data.DataLoader(
+            reference, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
+            persistent_workers=workers > 0,
+        )  # fmt: skip
+        theirs = _rate(plain, passes)
+        images = len(dm.train_set)
+    switches = [f"workers={workers}", f"images={images}"]
+    return {"case": "loader", "ganlab": ours, "plain": theirs, "ratio": ours / theirs, "unit": "img/s",
+            "device": "cpu", "batch": batch, "size": size, "switches": switches}  # fmt: skip
+
+
+class _PilFiles(torch.utils.data.Dataset):
+    """torchvision's ``ImageFolder`` per-file path: PIL ``default_loader`` (RGB), then the transform."""
+
+    def __init__(self, paths: list[Path], transform: Any) -> None:
+        self.paths, self.transform = paths, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        from torchvision.datasets.folder import default_loader
+
+        return self.transform(default_loader(str(self.paths[i])))
+
+
 def run_case(
     name: str, device: torch.device, warmup: int, window: int, repeats: int, extra: list[str]
 ) -> dict:
@@ -221,6 +300,8 @@ def main() -> None:
         "--switches", default=None,
         help=f"comma-separated switch sets, each run in turn with the overrides: {', '.join(SWITCHES)}",
     )  # fmt: skip
+    parser.add_argument("--folder", type=Path, default=None, help="loader case: a folder of images")
+    parser.add_argument("--workers", type=int, default=4, help="loader case: DataLoader workers")
     parser.add_argument(
         "overrides", nargs="*", help="Hydra overrides for both sides, e.g. model.channels_last=true"
     )
@@ -241,7 +322,13 @@ def main() -> None:
     for switch in sets:
         extra = [*(SWITCHES[switch] if switch else []), *args.overrides]
         for name in names:
-            r = run_case(name, device, args.warmup, args.window, args.repeats, extra)
+            if name == "loader" and switch not in (None, "eager"):
+                continue  # the loader does not depend on the model's switches
+            r = (
+                run_loader(args.folder, args.workers)
+                if name == "loader"
+                else run_case(name, device, args.warmup, args.window, args.repeats, extra)
+            )
             r["switch"] = switch or "overrides"
             results.append(r)
             print(f"BENCH {r['case']} switch={r['switch']} ganlab={r['ganlab']:.1f} plain={r['plain']:.1f} "

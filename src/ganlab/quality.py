@@ -73,6 +73,8 @@ CASES: dict[str, list[str]] = {  # name → overrides of ganlab's defaults for D
     # class-conditional (cBN in G, projection D): also scored by how often the judge agrees with
     # the requested digit (samples ask for 0..9 in turn)
     "conditional": ["model.conditional=true"],
+    "conditional_ema": ["model.conditional=true", *EMA],
+    "conditional_hinge": ["model.conditional=true", "model.loss=hinge"],
 }
 SAMPLE_SEED = 20_240_601  # the fixed latents every case is scored on
 CLASSIFIER_VERSION = "v2"
@@ -386,7 +388,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise GanlabError(f"--cases {name} is not one of {', '.join(CASES)}")
         for seed in args.seeds:
             run_dir = out / "runs" / f"{name}-s{seed}"  # fresh: a new benchmark never resumes an old one
-            conditional = "model.conditional=true" in CASES[name]
+            conditional = "model.conditional=true" in CASES[name]  # scored on the digit it asked for
             ours, bn_train = ganlab_samples(CASES[name], seed, args.iters, z, run_dir, args, common, digits)
             for label, sampled in ((name, ours), (f"{name}@bn_train", bn_train)):
                 for it, images in sampled.items():

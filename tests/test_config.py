@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 
 from conftest import make_cfg
 from ganlab.data.base import InMemoryImageDataModule
+from ganlab.data.folder import ImageFolderDataModule
 from ganlab.errors import ConfigError
 from ganlab.modules.base import GanModule
 from ganlab.modules.cyclegan import CycleGAN
@@ -21,7 +22,7 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-PAIRS = [("dcgan", d) for d in ("mnist", "cifar10", "synthetic")] + [
+PAIRS = [("dcgan", d) for d in ("mnist", "cifar10", "synthetic", "image_folder", "celeba")] + [
     ("cyclegan", d) for d in ("horse2zebra", "unpaired_folder", "synthetic_unpaired")
 ]
 
@@ -29,7 +30,8 @@ PAIRS = [("dcgan", d) for d in ("mnist", "cifar10", "synthetic")] + [
 @pytest.mark.parametrize("data", options("data"))
 @pytest.mark.parametrize("model", options("model"))
 def test_model_data_pairs_instantiate_or_are_refused(tmp_path: Path, model: str, data: str) -> None:
-    cfg = make_cfg(tmp_path, [f"model={model}", f"data={data}"])
+    root = [f"data.root={tmp_path}"] if data == "image_folder" else []  # mandatory: the user's folder
+    cfg = make_cfg(tmp_path, [f"model={model}", f"data={data}", *root])
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)
     assert isinstance(module, GanModule)
@@ -39,7 +41,7 @@ def test_model_data_pairs_instantiate_or_are_refused(tmp_path: Path, model: str,
         return
     check_pairing(module, datamodule, cfg)
     if isinstance(module, DCGAN):  # the networks take their shape from the data
-        assert isinstance(datamodule, InMemoryImageDataModule)
+        assert isinstance(datamodule, InMemoryImageDataModule | ImageFolderDataModule)
         assert module.generator.image_size == cfg.data.image_size == datamodule.image_size
         assert module.discriminator.channels == cfg.data.channels
     else:

@@ -192,6 +192,19 @@ def test_bad_folders_fail_in_one_line_before_training(tmp_path: Path, make, over
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("error: ") and expected in error, error
     assert not (tmp_path / "run" / "checkpoints").exists()
+    if "data.labels=folder" in overrides or "data.batch_size=16" in overrides:  # config errors
+        assert not (tmp_path / "run").exists()  # leave nothing behind
+
+
+def test_a_config_error_never_removes_an_existing_run_dir(tmp_path: Path, classes_root: Path) -> None:
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"an earlier run")
+    result = run_module("ganlab.train", "data=image_folder", f"data.root={classes_root}",
+                        "data.labels=folder", "logger=csv", "metrics=none", f"hydra.run.dir={run}",
+                        cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1 and "data.labels=folder must be one of" in result.stderr
+    assert (run / "checkpoints" / "last.ckpt").read_bytes() == b"an earlier run"
 
 
 def test_root_that_is_a_file_or_missing(tmp_path: Path) -> None:

@@ -205,8 +205,33 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             return float("nan")
         if error is None:
             raise  # a bug keeps its traceback
+        if isinstance(error, ConfigError):
+            discard_run_dir(Path(cfg.paths.output_dir))
         report(error)  # a single run: one line, before Hydra's own multi-line report
         sys.exit(1)
+
+
+HYDRA_ONLY = {".hydra", "train.log", "result.json"}  # what a run that never started leaves
+
+
+def discard_run_dir(run_dir: Path) -> None:
+    """A config error trains nothing: its run directory goes, unless it holds anything else
+    (an earlier run's checkpoints, a user's files), which is never touched."""
+    if not run_dir.is_dir() or not {p.name for p in run_dir.iterdir()} <= HYDRA_ONLY:
+        return
+    for name in HYDRA_ONLY - {".hydra"}:
+        (run_dir / name).unlink(missing_ok=True)
+    hydra_dir = run_dir / ".hydra"
+    if hydra_dir.is_dir() and {p.name for p in hydra_dir.iterdir()} <= {
+        "config.yaml",
+        "hydra.yaml",
+        "overrides.yaml",
+    }:
+        for p in hydra_dir.iterdir():
+            p.unlink()
+        hydra_dir.rmdir()
+    if not any(run_dir.iterdir()):
+        run_dir.rmdir()
 
 
 def record_failure(cfg: DictConfig, error: BaseException) -> None:

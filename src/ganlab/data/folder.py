@@ -207,6 +207,7 @@ class ImageFolderDataModule(LabelledData, L.LightningDataModule):
                 f"data.root={self.root} holds no training images{found}; expected files ending in "
                 f"{', '.join(sorted(IMG_EXTENSIONS))}"
             )
+        self._check_size(len(train))  # before anything is written (and again after skipping)
         self.split = {"train": train, "test": test, "held_out": [str(held)] if held else []}
         return self.split
 

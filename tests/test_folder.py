@@ -198,13 +198,14 @@ def test_bad_folders_fail_in_one_line_before_training(tmp_path: Path, make, over
 
 def test_a_config_error_never_removes_an_existing_run_dir(tmp_path: Path, classes_root: Path) -> None:
     run = tmp_path / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "checkpoints" / "last.ckpt").write_bytes(b"an earlier run")
+    (run / "samples").mkdir(parents=True)
+    (run / "samples" / "fixed_noise_0000500.png").write_bytes(b"an earlier run")
     result = run_module("ganlab.train", "data=image_folder", f"data.root={classes_root}",
                         "data.labels=folder", "logger=csv", "metrics=none", f"hydra.run.dir={run}",
                         cwd=tmp_path)  # fmt: skip
     assert result.returncode == 1 and "data.labels=folder must be one of" in result.stderr
-    assert (run / "checkpoints" / "last.ckpt").read_bytes() == b"an earlier run"
+    assert (run / "samples" / "fixed_noise_0000500.png").read_bytes() == b"an earlier run"
+    assert (run / ".hydra").is_dir()  # this run's own record stays beside the earlier files
 
 
 def test_root_that_is_a_file_or_missing(tmp_path: Path) -> None:

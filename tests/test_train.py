@@ -267,9 +267,18 @@ def test_tensorboard_logger_and_loader_workers(tmp_path: Path, mnist_root: Path)
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 4
 
 
-def test_on_device_batches_resume_exactly(tmp_path: Path, mnist_root: Path) -> None:
-    """data.on_device: batches indexed on the training device; same resume guarantee."""
-    common = [*TINY, *data_args(mnist_root), "logger=csv", "trainer.max_epochs=3", "data.on_device=true"]
+@pytest.mark.parametrize("extra", [[], ["model.conditional=true"]], ids=["unconditional", "conditional"])
+def test_on_device_batches_resume_exactly(tmp_path: Path, mnist_root: Path, extra: list[str]) -> None:
+    """data.on_device: batches (with labels when conditional) indexed on the training device; same
+    resume guarantee."""
+    common = [
+        *TINY,
+        *data_args(mnist_root),
+        "logger=csv",
+        "trainer.max_epochs=3",
+        *extra,
+        "data.on_device=true",
+    ]
     train(make_cfg(tmp_path / "full", [*common, "max_iters=7"]))
     train(make_cfg(tmp_path / "first", [*common, "max_iters=3"]))
     ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"

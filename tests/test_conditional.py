@@ -169,6 +169,7 @@ def test_class_on_an_unconditional_checkpoint(tmp_path: Path, mnist_root: Path) 
         assert result.returncode == 1 and "is an unconditional model" in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_explore_at_a_fixed_class_and_between_classes(conditional_run: Path, tmp_path: Path) -> None:
     ckpt = conditional_run / "checkpoints" / "last.ckpt"
     walk = run_module("ganlab.explore", f"ckpt={ckpt}", "classes=[1,7,2]", "steps=5",
@@ -187,6 +188,7 @@ def test_explore_at_a_fixed_class_and_between_classes(conditional_run: Path, tmp
     assert arithmetic.returncode == 0, arithmetic.stderr
 
 
+@pytest.mark.slow
 def test_per_class_fid_in_training_and_evaluate(tmp_path: Path, mnist_root: Path, weights: Path) -> None:
     overrides = [
         *[a for a in CONDITIONAL if a != "metrics=none"], f"paths.data_dir={mnist_root}",

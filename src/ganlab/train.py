@@ -138,6 +138,9 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     set_classes(cfg, datamodule)
+    if cfg.data.get("root"):  # stored absolute: the tools find the folder from any directory
+        with open_dict(cfg):
+            cfg.data.root = str(Path(cfg.data.root).expanduser().resolve())
     config = OmegaConf.to_container(cfg, resolve=True)
     if hasattr(datamodule, "split_info"):  # folders: which files train and which are held out
         config["data_split"] = datamodule.split_info()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning as L
@@ -110,7 +110,8 @@ def batch_to_model_range(batch: Batch) -> Batch:
 
 class LabelledData:
     """Class labels for conditional GANs: ``use_labels()`` turns them on (batches become
-    (images, labels)) and returns the class names; data without labels says how to get them."""
+    (images, labels)) and returns the class names; data without labels says how to get them.
+    Batches leave the loader as uint8 and become float in [−1, 1] on the device."""
 
     labelled = False
     no_labels_hint = "this data set has no class labels"
@@ -125,14 +126,24 @@ class LabelledData:
         self.labelled = True
         return names
 
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        return batch_to_model_range(batch)
+
+
+def check_reference_split(split: str) -> None:
+    if split not in ("train", "test"):
+        raise ConfigError(f"metrics.reference={split} must be train or test")
+
 
 def per_class_references(
-    reference: Reference, labels: Tensor, names: list[str], per_class: bool
+    reference: Reference, labels: Tensor | None, names: Callable[[], list[str]], per_class: bool
 ) -> dict[str, Reference]:
     """The overall reference (key ""), and with ``per_class`` one per class (``class_<k>``)."""
     out = {"": reference}
     if per_class:
-        for k, name in enumerate(names):
+        if labels is None:
+            raise ConfigError("metrics.per_class=true needs a conditional model (model.conditional=true)")
+        for k, name in enumerate(names()):
             images = reference.images[labels[: len(reference.images)] == k]
             out[f"class_{k}"] = Reference(
                 reference.dataset, reference.split, f"{reference.transform} class {name}", images
@@ -272,8 +283,7 @@ class InMemoryImageDataModule(LabelledData, L.LightningDataModule):
         self, split: str, limit: int | None = None, per_class: bool = False
     ) -> dict[str, Reference]:
         """The real images FID compares with: key "", and ``class_<k>`` per class when asked."""
-        if split not in ("train", "test"):
-            raise ConfigError(f"metrics.reference={split} must be train or test")
+        check_reference_split(split)
         self.setup()
         dataset = self.train_set if split == "train" else self.test_set
         images = dataset.images[:limit] if limit else dataset.images
@@ -281,11 +291,4 @@ class InMemoryImageDataModule(LabelledData, L.LightningDataModule):
             "pad" if self.resize == "pad" else "bilinear-antialias"
         )
         reference = Reference(self.fid_name, split, transform, images)
-        if not per_class:
-            return {"": reference}
-        if dataset.labels is None:
-            raise ConfigError("metrics.per_class=true needs a conditional model (model.conditional=true)")
-        return per_class_references(reference, dataset.labels, self.class_names(), per_class)
-
-    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
-        return batch_to_model_range(batch)
+        return per_class_references(reference, dataset.labels, self.class_names, per_class)

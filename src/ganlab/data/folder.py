@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from ganlab.data.base import Batch, LabelledData, _as_batch, batch_to_model_range, per_class_references
+from ganlab.data.base import Batch, LabelledData, _as_batch, check_reference_split, per_class_references
 from ganlab.data.decode import LazyImages, Preprocess, UnreadableImage, decode_checked
 from ganlab.data.images import list_images
 from ganlab.data.unpaired import EpochTaggedSampler, _item_seed
@@ -337,8 +337,7 @@ class ImageFolderDataModule(LabelledData, L.LightningDataModule):
         self, split: str, limit: int | None = None, per_class: bool = False
     ) -> dict[str, Reference]:
         """The split's images (no flip); cached under the folder's content fingerprint."""
-        if split not in ("train", "test"):
-            raise ConfigError(f"metrics.reference={split} must be train or test")
+        check_reference_split(split)
         self.setup()
         dataset = self.train_set if split == "train" else self.test_set
         assert dataset is not None
@@ -353,11 +352,4 @@ class ImageFolderDataModule(LabelledData, L.LightningDataModule):
         )
         name = f"folder {self.root.resolve()} {fingerprint(self.root, paths, self.transform_name())}"
         reference = Reference(name, split, self.transform_name(), images)
-        if not per_class:
-            return {"": reference}
-        if dataset.labels is None:
-            raise ConfigError("metrics.per_class=true needs a conditional model (model.conditional=true)")
-        return per_class_references(reference, dataset.labels, self.class_names(), per_class)
-
-    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
-        return batch_to_model_range(batch)
+        return per_class_references(reference, dataset.labels, self.class_names, per_class)

@@ -290,3 +290,19 @@ def test_on_device_batches_resume_exactly(tmp_path: Path, mnist_root: Path, extr
     # and it is a different data path from the DataLoader one (another order), not a no-op
     train(make_cfg(tmp_path / "loader", [*common[:-1], "max_iters=2"]))
     assert read_csv_losses(tmp_path / "loader")[1] != full[1]
+
+
+def test_max_iters_governs_when_no_epoch_budget_is_set(
+    tmp_path: Path, mnist_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """max_iters=N trains N iterations, also past the model's default epoch budget (shrunk to one
+    epoch of 4 batches here; DCGAN's is 25 epochs)."""
+    from ganlab.modules.dcgan import DCGAN
+
+    monkeypatch.setattr(DCGAN, "default_max_epochs", 1)
+    train(
+        make_cfg(
+            tmp_path, [*TINY, *data_args(mnist_root), "logger=none", "trainer.max_epochs=null", "max_iters=6"]
+        )
+    )
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 6

@@ -149,8 +149,8 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     callbacks = build_callbacks(cfg, config)
     loggers = build_loggers(cfg, resume, info)
     budget = {}
-    if cfg.trainer.get("max_epochs") is None:  # the model's own budget (CycleGAN: 100 + 100)
-        budget["max_epochs"] = getattr(model, "default_max_epochs", 25)
+    if cfg.trainer.get("max_epochs") is None:  # max_iters, else the model's own budget (CycleGAN: 100 + 100)
+        budget["max_epochs"] = -1 if cfg.get("max_iters") else getattr(model, "default_max_epochs", 25)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **budget)
     fid = next((c for c in callbacks if isinstance(c, FIDCallback)), None)
     if fid is not None:

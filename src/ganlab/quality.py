@@ -75,6 +75,8 @@ CASES: dict[str, list[str]] = {  # name → overrides of ganlab's defaults for D
     "conditional": ["model.conditional=true"],
     "conditional_ema": ["model.conditional=true", *EMA],
     "conditional_hinge": ["model.conditional=true", "model.loss=hinge"],
+    "conditional_lr5e-4": ["model.conditional=true", "model.lr=5e-4"],
+    "conditional_ttur": ["model.conditional=true", "model.lr=5e-4", "model.lr_d=1e-3"],
 }
 SAMPLE_SEED = 20_240_601  # the fixed latents every case is scored on
 CLASSIFIER_VERSION = "v2"

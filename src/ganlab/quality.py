@@ -76,6 +76,7 @@ CASES: dict[str, list[str]] = {  # name → overrides of ganlab's defaults for D
     "conditional_ema": ["model.conditional=true", *EMA],
     "conditional_hinge": ["model.conditional=true", "model.loss=hinge"],
     "conditional_lr5e-4": ["model.conditional=true", "model.lr=5e-4"],
+    "conditional_lr2e-3": ["model.conditional=true", "model.lr=2e-3"],
     "conditional_ttur": ["model.conditional=true", "model.lr=5e-4", "model.lr_d=1e-3"],
 }
 SAMPLE_SEED = 20_240_601  # the fixed latents every case is scored on

@@ -343,8 +343,14 @@ def test_measured_settings_apply_to_dcgan_on_mnist_only(tmp_path: Path) -> None:
         "cifar10": make_cfg(tmp_path, ["data=cifar10"]).model.lr,
         "command line": make_cfg(tmp_path, ["model.lr=3e-4"]).model.lr,
         "experiment": make_cfg(tmp_path, ["experiment=wgan_gp_mnist"]).model.lr,
+        "conditional": make_cfg(tmp_path, ["model.conditional=true"]).model.lr,
+        "conditional, command line": make_cfg(tmp_path, ["model.conditional=true", "model.lr=3e-4"]).model.lr,
+        "conditional cifar10": make_cfg(tmp_path, ["model.conditional=true", "data=cifar10"]).model.lr,
     }
-    assert lr == {"mnist": 1e-3, "cifar10": 2e-4, "command line": 3e-4, "experiment": 1e-4}
+    assert lr == {
+        "mnist": 1e-3, "cifar10": 2e-4, "command line": 3e-4, "experiment": 1e-4,
+        "conditional": 2e-3, "conditional, command line": 3e-4, "conditional cifar10": 2e-4,
+    }  # fmt: skip
     assert make_cfg(tmp_path, []).model.discriminator.spectral_norm is True
     assert make_cfg(tmp_path, ["data=cifar10"]).model.discriminator.spectral_norm is False
     assert make_cfg(tmp_path, ["experiment=wgan_gp_mnist"]).model.discriminator.spectral_norm is False

@@ -72,12 +72,12 @@ CASES: dict[str, list[str]] = {  # name → overrides of ganlab's defaults for D
     "wgan_gp": ["experiment=wgan_gp_mnist"],
     # class-conditional (cBN in G, projection D): also scored by how often the judge agrees with
     # the requested digit (samples ask for 0..9 in turn)
-    "conditional": ["model.conditional=true"],
-    "conditional_ema": ["model.conditional=true", *EMA],
-    "conditional_hinge": ["model.conditional=true", "model.loss=hinge"],
+    "conditional": ["model.conditional=true"],  # Adam 2e-3 (conf/model_data/dcgan_mnist.yaml)
+    "conditional_lr1e-3": ["model.conditional=true", "model.lr=1e-3"],  # the unconditional default's
     "conditional_lr5e-4": ["model.conditional=true", "model.lr=5e-4"],
-    "conditional_lr2e-3": ["model.conditional=true", "model.lr=2e-3"],
     "conditional_ttur": ["model.conditional=true", "model.lr=5e-4", "model.lr_d=1e-3"],
+    "conditional_ema": ["model.conditional=true", "model.lr=1e-3", *EMA],
+    "conditional_hinge": ["model.conditional=true", "model.lr=1e-3", "model.loss=hinge"],
 }
 SAMPLE_SEED = 20_240_601  # the fixed latents every case is scored on
 CLASSIFIER_VERSION = "v2"

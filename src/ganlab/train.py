@@ -29,6 +29,8 @@ from ganlab.metrics.callback import FIDCallback
 from ganlab.sweep import assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# ${ganlab.if:<bool>,<then>,<else>}: a value that depends on another (conf/model_data/dcgan_mnist.yaml)
+OmegaConf.register_new_resolver("ganlab.if", lambda cond, then, other: then if cond else other, replace=True)
 
 
 def _resume_info(ckpt_path: str | None) -> dict[str, Any]:

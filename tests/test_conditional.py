@@ -159,6 +159,7 @@ def test_generate_by_class_all_classes_and_bad_classes(conditional_run: Path, tm
     assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_class_on_an_unconditional_checkpoint(tmp_path: Path, mnist_root: Path) -> None:
     train(make_cfg(tmp_path / "plain", [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
     ckpt = tmp_path / "plain" / "checkpoints" / "last.ckpt"

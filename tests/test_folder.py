@@ -218,6 +218,7 @@ def test_root_that_is_a_file_or_missing(tmp_path: Path) -> None:
         ImageFolderDataModule()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("memory_limit_gb", [4.0, 0.0])
 def test_folder_resume_is_exact_in_both_modes(
     tmp_path: Path, classes_root: Path, memory_limit_gb: float

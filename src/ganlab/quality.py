@@ -409,9 +409,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                           f"classes={r['classes']} entropy={r['entropy']:.3f} plain_fd={r['plain_fd']:.2f} "
                           f"ratio={r['ratio']:.3f}" + _agreement(r), flush=True)  # fmt: skip
             grids[name] = to_28(ours[max(args.iters)])
-            if conditional:  # digits 0..9 in turn: reorder so each grid row is one digit
-                grids[name] = grids[name][: len(grids[name]) // 80 * 80].view(-1, 8, 10, 1, 28, 28)
-                grids[name] = grids[name].transpose(1, 2).reshape(-1, 1, 28, 28)
+            if conditional:  # digits 0..9 in turn: grouped by digit, a row of 8 per digit from 80 on
+                first = grids[name][:80]
+                grids[name] = first[torch.argsort(digits[: len(first)], stable=True)]
     for seed, scores in plain_scores.items():
         for it, s in scores.items():
             results.append({"case": "plain", "seed": seed, "iters": it, "images": it * args.batch, **s})

@@ -285,3 +285,11 @@ def test_celeba_failed_download_is_one_line(tmp_path: Path, monkeypatch: pytest.
     message = str(err.value)
     assert "\n" not in message and "download from Google Drive failed" in message
     assert "img_align_celeba" in message
+
+
+def test_celeba_partition_cannot_name_files_outside_its_folder(tmp_path: Path) -> None:
+    fabricate.celeba(tmp_path)
+    partition = tmp_path / "celeba" / "list_eval_partition.txt"
+    partition.write_text(partition.read_text() + "../../../etc/passwd 0\n")
+    with pytest.raises(DataError, match="not a file name"):
+        celeba_dm(tmp_path).scan()

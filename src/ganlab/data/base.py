@@ -129,6 +129,12 @@ class LabelledData:
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         return batch_to_model_range(batch)
 
+    def reference_set(self, split: str) -> Any:
+        """The train or test set FID compares with (``metrics.reference``), set up."""
+        check_reference_split(split)
+        self.setup()
+        return self.train_set if split == "train" else self.test_set
+
 
 def check_reference_split(split: str) -> None:
     if split not in ("train", "test"):
@@ -283,9 +289,7 @@ class InMemoryImageDataModule(LabelledData, L.LightningDataModule):
         self, split: str, limit: int | None = None, per_class: bool = False
     ) -> dict[str, Reference]:
         """The real images FID compares with: key "", and ``class_<k>`` per class when asked."""
-        check_reference_split(split)
-        self.setup()
-        dataset = self.train_set if split == "train" else self.test_set
+        dataset = self.reference_set(split)
         images = dataset.images[:limit] if limit else dataset.images
         transform = f"{self.image_size}px {self.channels}ch " + (
             "pad" if self.resize == "pad" else "bilinear-antialias"

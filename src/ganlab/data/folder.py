@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from ganlab.data.base import Batch, LabelledData, _as_batch, check_reference_split, per_class_references
+from ganlab.data.base import Batch, LabelledData, _as_batch, per_class_references
 from ganlab.data.decode import LazyImages, Preprocess, UnreadableImage, decode_checked
 from ganlab.data.images import list_images
 from ganlab.data.unpaired import EpochTaggedSampler, _item_seed
@@ -337,10 +337,7 @@ class ImageFolderDataModule(LabelledData, L.LightningDataModule):
         self, split: str, limit: int | None = None, per_class: bool = False
     ) -> dict[str, Reference]:
         """The split's images (no flip); cached under the folder's content fingerprint."""
-        check_reference_split(split)
-        self.setup()
-        dataset = self.train_set if split == "train" else self.test_set
-        assert dataset is not None
+        dataset = self.reference_set(split)
         if not len(dataset):
             raise DataError(
                 f"data.root={self.root} has no held-out images for FID; add a test/ folder, raise "

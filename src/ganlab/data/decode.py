@@ -1,6 +1,6 @@
 """Decoding image files to uint8 tensors with torchvision's decoders, and DCGAN's preprocessing.
 
-JPEG, PNG, WebP and GIF go through ``torchvision.io.decode_image`` (libjpeg-turbo/libpng, no PIL
+JPEG, PNG and WebP go through ``torchvision.io.decode_image`` (libjpeg-turbo/libpng, no PIL
 round trip); other formats through PIL with the rules of ``ganlab.data.images``. Either way the
 header is read by PIL first, so the decompression-bomb limit and the refused pixel modes are the
 same as for every other folder ganlab reads, and 16-bit images are scaled to 8 bits (v·255/65535).
@@ -21,7 +21,7 @@ from torchvision.transforms.v2 import functional as TF
 from ganlab.data.images import _check_mode, open_image, to_rgb
 from ganlab.errors import ConfigError, DataError
 
-TORCHVISION_FORMATS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
+TORCHVISION_FORMATS = (".jpg", ".jpeg", ".png", ".webp")
 
 
 class UnreadableImage(DataError):
@@ -49,8 +49,6 @@ def decode_checked(path: Path, channels: int) -> Tensor:
             warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 points to TorchCodec
             data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
             image = decode_image(data, mode=mode)
-        if image.ndim == 4:  # an animated GIF: its first frame
-            image = image[0]
         if image.dtype == torch.uint16:
             image = ((image.to(torch.int64) * 255 + 32767) // 65535).to(torch.uint8)
         return image

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -215,8 +216,14 @@ def test_cli_train_then_resume(tmp_path: Path, mnist_root: Path) -> None:
     assert (tmp_path / "b" / "samples" / "fixed_noise_0000008.png").is_file()
 
 
-def test_cli_sigterm_saves_the_current_iteration_and_resumes(tmp_path: Path, mnist_root: Path) -> None:
-    """A killed run (SIGTERM) finishes its iteration, saves it, exits 1; resume continues there."""
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)], ids=["SIGTERM", "SIGINT"]
+)
+def test_cli_stop_signal_saves_the_current_iteration_and_resumes(
+    tmp_path: Path, mnist_root: Path, signum: signal.Signals
+) -> None:
+    """A killed run (SIGTERM) or Ctrl-C (SIGINT) finishes its iteration, saves it with a final grid,
+    exits 128 + the signal number with status "interrupted"; resume continues there."""
     run_dir = tmp_path / "a"
     args = [
         *TINY,
@@ -225,6 +232,7 @@ def test_cli_sigterm_saves_the_current_iteration_and_resumes(tmp_path: Path, mni
         "trainer.max_epochs=1000",
         "trainer.limit_train_batches=null",
         "callbacks.checkpoint.every_n_iters=1000000",
+        "callbacks.samples.every_n_iters=3",
     ]
     env = {**os.environ, "WANDB_MODE": "offline"}
     env.pop("HYDRA_FULL_ERROR", None)
@@ -241,14 +249,17 @@ def test_cli_sigterm_saves_the_current_iteration_and_resumes(tmp_path: Path, mni
     while not (samples.exists() and any(samples.glob("*.png"))):  # training is under way
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 128 + signum, stderr[-2000:]
     error = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(error) == 1 and "SIGTERM" in error[0] and "ckpt_path=" in error[0]
+    assert len(error) == 1 and signum.name in error[0] and "after iteration" in error[0], stderr[-2000:]
+    assert "Traceback" not in stderr
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     logged = read_csv_losses(run_dir)
-    assert saved["iteration"] >= 2 and saved["iteration"] == max(logged) + 1  # the last one done
+    assert saved["iteration"] >= 3 and saved["iteration"] == max(logged) + 1  # the last one done
+    assert (samples / f"fixed_noise_{saved['iteration']:07d}.png").is_file()  # a final grid
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "interrupted"
 
     cfg = [
         *args,

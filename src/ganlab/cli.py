@@ -73,7 +73,7 @@ def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if error is None or _traces["wanted"]:
                 raise
             report(error)
-            sys.exit(1)
+            sys.exit(getattr(error, "exit_code", 1))
 
     return wrapper
 
@@ -94,4 +94,4 @@ def run_cli(entry: Callable[[], object]) -> None:
         if error is None or user_wants_traces:
             raise
         report(error)
-        sys.exit(1)
+        sys.exit(getattr(error, "exit_code", 1))

@@ -18,7 +18,9 @@ class ConfigError(GanlabError):
 
 
 class Interrupted(GanlabError):
-    """The run was told to stop (SIGTERM) and saved its state at the last finished iteration."""
+    """The run was told to stop (SIGTERM, Ctrl-C) and saved its state at the last finished iteration."""
+
+    exit_code = 1  # set to 128 + the signal number by train.py, as a shell reports a signal
 
 
 class NonFiniteLossError(GanlabError):

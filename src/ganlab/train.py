@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -16,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig
+from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig, StopSignal
 from ganlab.checkpoint import check_config, load_checkpoint
 from ganlab.cli import one_line, report, run_cli, user_error
 from ganlab.errors import (
@@ -59,6 +60,7 @@ def build_callbacks(cfg: DictConfig, config: dict[str, Any]) -> list[L.Callback]
     if cfg.get("metrics"):
         callbacks.append(instantiate(cfg.metrics))
     callbacks.append(RunConfig(config))
+    callbacks.append(StopSignal())
     if cfg.get("max_iters"):
         callbacks.append(IterationBudget(cfg.max_iters))
     return callbacks
@@ -159,14 +161,15 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         fid.preflight()  # missing Inception weights stop the run here, not after an epoch
     for logger in loggers:
         logger.log_hyperparams(config)
+    stop = next(c for c in callbacks if isinstance(c, StopSignal))
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except SIGTERMException:
-        last = _last_checkpoint(callbacks)
-        raise Interrupted(
-            f"stopped by SIGTERM after iteration {model.iteration}; state saved in {last}; "
-            f"resume with ckpt_path={last}"
-        ) from None
+    except SIGTERMException:  # before training began (setup, sanity check): Lightning's own check
+        raise _interrupted(signal.SIGTERM, model, callbacks) from None
+    except SystemExit as e:  # Lightning turns a KeyboardInterrupt (a second Ctrl-C) into exit(1)
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise _interrupted(signal.SIGINT, model, callbacks) from None
+        raise
     except NonFiniteLossError as e:
         last = _last_checkpoint(callbacks)
         kept = f"; last good checkpoint: {last}" if last and last.exists() else ""
@@ -182,7 +185,31 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         result["iteration"] = getattr(model, "iteration", None)
         if fid is not None:
             result["final_fid"], result["best_fid"] = fid.last, fid.best
+    if stop.received is not None:
+        raise _interrupted(stop.received, model, callbacks)
     return fid.best if fid is not None else None
+
+
+def _interrupted(signum: int, model: L.LightningModule, callbacks: list[L.Callback]) -> Interrupted:
+    """What a stopped run saved and how to continue it; exit status 128 + the signal number."""
+    name = signal.Signals(signum).name
+    checkpoint = next((c for c in callbacks if isinstance(c, LastCheckpoint)), None)
+    iteration = getattr(model, "iteration", 0)
+    if checkpoint is None or not checkpoint.last_path.is_file():
+        message = f"stopped by {name} at iteration {iteration}; no checkpoint was written, nothing to resume"
+    elif checkpoint.saved_iteration == iteration:
+        message = (
+            f"stopped by {name} after iteration {iteration}; state saved in {checkpoint.last_path}; "
+            f"resume with ckpt_path={checkpoint.last_path}"
+        )
+    else:
+        message = (
+            f"stopped by {name} at iteration {iteration}, before it was saved; resume from the last "
+            f"checkpoint with ckpt_path={checkpoint.last_path}"
+        )
+    error = Interrupted(message)
+    error.exit_code = 128 + int(signum)
+    return error
 
 
 def _last_checkpoint(callbacks: list[L.Callback]) -> Path | None:
@@ -204,6 +231,9 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         return train(cfg)
     except Exception as e:
         error = user_error(e)
+        if isinstance(error, Interrupted):  # a sweep stops too: the user (or scheduler) said stop
+            report(error)
+            sys.exit(error.exit_code)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # the sweep goes on: the error is in the job's directory, its W&B run marked failed
             record_failure(cfg, e)

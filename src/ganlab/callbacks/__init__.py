@@ -1,6 +1,6 @@
 """Callbacks that observe training: checkpoints, sample grids, iteration budget."""
 
-from ganlab.callbacks.checkpoint import IterationBudget, LastCheckpoint, RunConfig
+from ganlab.callbacks.checkpoint import IterationBudget, LastCheckpoint, RunConfig, StopSignal
 from ganlab.callbacks.samples import SampleGrid
 
-__all__ = ["IterationBudget", "LastCheckpoint", "RunConfig", "SampleGrid"]
+__all__ = ["IterationBudget", "LastCheckpoint", "RunConfig", "SampleGrid", "StopSignal"]

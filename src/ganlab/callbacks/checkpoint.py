@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import lightning as L
@@ -27,6 +30,7 @@ class LastCheckpoint(Checkpoint):
 
     def __init__(self, dirpath: str, every_n_iters: int = 500) -> None:
         self.dirpath, self.every_n_iters = Path(dirpath), every_n_iters
+        self.saved_iteration: int | None = None  # what this process last wrote to last.ckpt
 
     @property
     def last_path(self) -> Path:
@@ -50,6 +54,54 @@ class LastCheckpoint(Checkpoint):
         if trainer.is_global_zero:
             os.replace(tmp, self.last_path)
         trainer.strategy.barrier("LastCheckpoint.save")
+        self.saved_iteration = _iteration(module)
+
+
+class StopSignal(Callback):
+    """SIGTERM or SIGINT (Ctrl-C) during training: finish the iteration, save it, end the fit.
+
+    Lightning's own SIGTERM check sits after the batch-end hooks, so a signal landing between
+    ``LastCheckpoint`` and that check stopped the run unsaved; and its Ctrl-C path exits without
+    saving at all. Here a signal only sets ``received``; the next batch end sets
+    ``trainer.should_stop`` (rank 0's decision reaches every DDP rank), ``LastCheckpoint`` saves
+    that iteration and ``SampleGrid`` writes a final grid as at any end of training. A second
+    Ctrl-C stops at once (``KeyboardInterrupt``); the checkpoint on disk is the last one saved.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        stop = self.received is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            trainer.should_stop = True
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.restore()
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
 
 class IterationBudget(Callback):

@@ -70,8 +70,8 @@ META_KEYS = ("_target_", "_partial_", "_convert_")  # Hydra's, read as data; no 
 WANDB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def load_checkpoint(path: str | Path, option: str = "ckpt") -> dict[str, Any]:
-    """The checkpoint's contents (tensors and plain containers only: never executes code).
+def read_torch_file(path: str | Path, option: str = "ckpt") -> Any:
+    """What a torch file holds, tensors and plain containers only (never executes code).
 
     Memory-mapped: tensors are read from disk only when used, so a caller that needs a few
     entries (train.py's resume, before Lightning loads the file itself) reads little.
@@ -80,7 +80,7 @@ def load_checkpoint(path: str | Path, option: str = "ckpt") -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{option}={path} does not exist; give the path of a checkpoints/last.ckpt")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
         if found:  # torch's own text suggests weights_only=False: never the advice for a file
@@ -89,7 +89,16 @@ def load_checkpoint(path: str | Path, option: str = "ckpt") -> dict[str, Any]:
                 "refusing to unpickle it (nothing was run)"
             ) from None
         raise CheckpointError(f"{option}={path} cannot be read ({' '.join(str(e).split())})") from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("ganlab_config"), dict):
+
+
+def is_ganlab(obj: Any) -> bool:
+    return isinstance(obj, dict) and isinstance(obj.get("ganlab_config"), dict)
+
+
+def load_checkpoint(path: str | Path, option: str = "ckpt") -> dict[str, Any]:
+    """A ganlab checkpoint's contents (see ``read_torch_file``); anything else is refused."""
+    ckpt = read_torch_file(path, option)
+    if not is_ganlab(ckpt):
         raise CheckpointError(f"{option}={path} has no ganlab config; was it written by ganlab.train?")
     return ckpt
 

@@ -1,7 +1,12 @@
-"""Translate a folder of images with a CycleGAN checkpoint, keeping file names.
+"""Translate images with a CycleGAN or pix2pix checkpoint or an official generator file, keeping names.
 
-python -m ganlab.translate ckpt=<last.ckpt> input=<dir> output=<dir> direction=AtoB|BtoA
-    [size=native [tile=512]] [overwrite=true]
+python -m ganlab.translate ckpt=<last.ckpt | latest_net_G_A.pth> input=<image | dir | glob>
+    output=<dir | file> [direction=AtoB|BtoA] [size=native [tile=512]] [overwrite=true]
+
+An official weight file holds one generator, so ``direction`` does not apply to it; it runs as the
+official ``test.py --model test --no_dropout`` does (PIL bicubic resize to ``crop_size``, batch
+norm on each image's own statistics). Outputs are rounded to the nearest grey level where the
+official code truncates: they differ from the official files by at most 1 (tested).
 
 ``output`` may not be ``input`` or lie inside it (or around it), and existing files are never
 replaced, unless ``overwrite=true``. At ``size=native`` the memory an image needs is estimated
@@ -11,7 +16,10 @@ overlapping tiles (``tile=<px>``) whose seams are blended.
 
 from __future__ import annotations
 
+import glob
+import itertools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
@@ -22,10 +30,11 @@ from PIL import Image
 from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
-from ganlab.checkpoint import build_network, has_ema, load_checkpoint, model_kind, stored_int
+from ganlab.checkpoint import build_network, has_ema, is_ganlab, model_kind, read_torch_file, stored_int
 from ganlab.cli import one_line_errors, pick_device, run_cli
-from ganlab.data.images import load_rgb, readable_images
-from ganlab.errors import ConfigError
+from ganlab.data.images import IMG_EXTENSIONS, find_unreadable, load_rgb, readable_images
+from ganlab.errors import CheckpointError, ConfigError, DataError
+from ganlab.official import build_official, is_state_dict, official_inference, uses_batch_stats
 from ganlab.outputs import check_apart, check_new_files
 from ganlab.train import CONFIG_DIR
 
@@ -132,55 +141,146 @@ def _settings(cfg: DictConfig) -> tuple[int | None, int]:
     return (int(tile) if tile is not None else None), overlap
 
 
-def translate_folder(cfg: DictConfig) -> int:
-    """Translate every image below ``cfg.input`` into ``cfg.output``; returns the count."""
-    tile, overlap = _settings(cfg)
-    src, dst = Path(cfg.input), Path(cfg.output)
-    check_apart(src, dst, bool(cfg.overwrite))
-    ckpt, where = load_checkpoint(cfg.ckpt), f"ckpt={cfg.ckpt}"
+@dataclass
+class Translator:
+    """A generator ready for inference, the size ``size=crop`` resizes to, and what it is."""
+
+    net: nn.Module
+    crop: int
+    what: str
+
+    @property
+    def one_at_a_time(self) -> bool:  # batch norm on the test batch's statistics: one image per batch
+        return uses_batch_stats(self.net)
+
+
+def load_translator(cfg: DictConfig, device: torch.device) -> Translator:
+    """A ganlab CycleGAN / pix2pix checkpoint, or an official generator weight file."""
+    where = f"ckpt={cfg.ckpt}"
+    obj = read_torch_file(cfg.ckpt)
+    if is_ganlab(obj):
+        return _ganlab_translator(obj, cfg, where, device)
+    if is_state_dict(obj):
+        net, found = build_official(obj, where)
+        if not found.is_generator:
+            raise ConfigError(
+                f"{where} is {found.describe()}; translate needs a generator: latest_net_G_A.pth "
+                "(A→B), latest_net_G_B.pth (B→A) or a model-zoo <name>.pth"
+            )
+        # as the official test.py --model test --no_dropout: batch norm on the image's own statistics
+        official_inference(net, batch_stats=True, dropout=False)
+        return Translator(net.to(device), int(cfg.get("crop_size") or 256), found.describe())
+    raise CheckpointError(f"{where} is {describe_file(obj)}; {EXPECTED}")
+
+
+EXPECTED = (
+    "expected a ganlab CycleGAN or pix2pix checkpoint (checkpoints/last.ckpt) or an official "
+    "generator file (latest_net_G_A.pth, <name>.pth)"
+)
+
+
+def describe_file(obj: object) -> str:
+    """What a torch file that is neither a ganlab checkpoint nor a state dict holds, in words."""
+    if isinstance(obj, dict) and "state_dict" in obj and "pytorch-lightning_version" in obj:
+        return "a Lightning checkpoint not written by ganlab (no ganlab config)"
+    if isinstance(obj, dict):
+        return f"a dict with keys {', '.join(map(str, list(obj)[:4]))}"
+    return f"a {type(obj).__name__}, not a checkpoint"
+
+
+def _ganlab_translator(ckpt: dict, cfg: DictConfig, where: str, device: torch.device) -> Translator:
     kind = model_kind(ckpt, where)
-    if kind != "CycleGAN":
-        raise ConfigError(f"ckpt={cfg.ckpt} is a {kind} checkpoint; translate needs a CycleGAN one")
-    device = pick_device(cfg.device)
-    prefix = "g_a." if cfg.direction == "AtoB" else "g_b."
+    if kind == "Pix2Pix":
+        prefix = "generator."
+    elif kind == "CycleGAN":
+        prefix = "g_a." if cfg.direction == "AtoB" else "g_b."
+    else:
+        raise ConfigError(
+            f"ckpt={cfg.ckpt} is a {kind} checkpoint; translate needs a CycleGAN or pix2pix one"
+        )
     if cfg.get("ema", True) and has_ema(ckpt, prefix):
         prefix = prefix.rstrip(".") + "_ema."  # the averaged weights, as the run's panels and FID
-    net = build_network(ckpt, "generator", prefix, where).to(device)
+    net = build_network(ckpt, "generator", prefix, where)
+    if kind == "Pix2Pix":  # the paper's test time: dropout on, batch norm on the test image's statistics
+        torch.manual_seed(int(cfg.get("seed") or 0))
+        official_inference(net, batch_stats=True, dropout=True)
     crop = stored_int(ckpt, "data", "crop_size", where)
-    paths = readable_images(src, "input")
-    check_new_files([dst / p.relative_to(src) for p in paths], bool(cfg.overwrite))
+    return Translator(net.to(device), crop, f"a ganlab {kind} checkpoint")
+
+
+def resolve_inputs(spec: str) -> tuple[list[Path], Path]:
+    """``input=``: one image, a folder (recursive) or a glob → (images, the folder names are relative to)."""
+    path = Path(spec)
+    if path.is_file():
+        paths, base = [path], path.parent
+    elif path.is_dir():
+        return readable_images(path, "input"), path
+    elif glob.has_magic(spec):
+        paths = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+        paths = [p for p in paths if p.suffix.lower() in IMG_EXTENSIONS]
+        if not paths:
+            raise DataError(f"input={spec} matches no image file ({', '.join(IMG_EXTENSIONS)})")
+        literal = Path(*[part for part in itertools.takewhile(lambda p: not glob.has_magic(p), path.parts)])
+        base = literal if literal.is_dir() else Path(".")
+    else:
+        raise DataError(f"input={spec} does not exist; give an image, a folder of images or a glob")
+    bad = find_unreadable(paths)
+    if bad:
+        raise DataError(f"unreadable image(s): {', '.join(str(p) for p in bad[:10])}; remove them")
+    return paths, base
+
+
+def plan_outputs(cfg: DictConfig, paths: list[Path], base: Path) -> list[Path]:
+    """Where each translated image goes; names are kept (and their folders below the input)."""
+    out = Path(cfg.output)
+    single = len(paths) == 1 and Path(cfg.input).is_file()
+    if single and out.suffix.lower() in IMG_EXTENSIONS and not out.is_dir():
+        return [out]  # input=photo.jpg output=zebra.png
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"output={out} is a file; give a folder (or, for one input image, a new image file)"
+        )
+    if Path(cfg.input).is_dir():
+        check_apart(Path(cfg.input), out, bool(cfg.overwrite))
+    return [out / p.relative_to(base) for p in paths]
+
+
+def translate_folder(cfg: DictConfig) -> int:
+    """Translate the images of ``cfg.input`` (an image, a folder or a glob) into ``cfg.output``."""
+    tile, overlap = _settings(cfg)
+    device = pick_device(cfg.device)
+    translator = load_translator(cfg, device)
+    paths, base = resolve_inputs(str(cfg.input))
+    targets = plan_outputs(cfg, paths, base)
+    net, crop = translator.net, translator.crop
+    check_new_files(targets, bool(cfg.overwrite))
+    if set(map(Path.resolve, targets)) & set(map(Path.resolve, paths)) and not cfg.overwrite:
+        raise ConfigError("output would replace an input image; choose another output or set overwrite=true")
+    batch_size = 1 if translator.one_at_a_time else int(cfg.batch_size)
     budget = memory_budget(device, cfg.get("max_memory_gb"))
     if cfg.size == "crop":
-        check_fits(net, paths[0], crop * cfg.batch_size, crop, budget, None)
+        check_fits(net, paths[0], crop * batch_size, crop, budget, None)
     batch: list[tuple[Path, Tensor]] = []
-    for i, path in enumerate(paths):
-        image = TF.pil_to_tensor(load_rgb(path))
-        if cfg.size == "crop":
-            image = TF.resize(image, [crop, crop], interpolation=TF.InterpolationMode.BICUBIC)
-        else:
-            check_fits(net, path, image.shape[1], image.shape[2], budget, tile)
-        batch.append((path, image))
-        if (
-            len(batch) == cfg.batch_size or i == len(paths) - 1 or cfg.size == "native"
-        ):  # native: sizes differ
-            _write(net, batch, src, dst, device, tile, overlap)
+    for i, (path, target) in enumerate(zip(paths, targets, strict=True)):
+        image = load_rgb(path)
+        if cfg.size == "crop":  # PIL bicubic, as the official test's transforms.Resize on a PIL image
+            image = image.resize((crop, crop), Image.BICUBIC)
+        tensor = TF.pil_to_tensor(image)
+        if cfg.size == "native":
+            check_fits(net, path, tensor.shape[1], tensor.shape[2], budget, tile)
+        batch.append((target, tensor))
+        if len(batch) == batch_size or i == len(paths) - 1 or cfg.size == "native":  # native: sizes differ
+            _write(net, batch, device, tile, overlap)
             batch = []
     return len(paths)
 
 
 def _write(
-    net: nn.Module,
-    batch: list[tuple[Path, Tensor]],
-    src: Path,
-    dst: Path,
-    device: torch.device,
-    tile: int | None,
-    overlap: int,
+    net: nn.Module, batch: list[tuple[Path, Tensor]], device: torch.device, tile: int | None, overlap: int
 ) -> None:
     images = torch.stack([image for _, image in batch]).to(device)
     out = (run_tiled(net, images, tile, overlap) if tile else run_generator(net, images)).cpu()
-    for (path, _), image in zip(batch, out, strict=True):
-        target = dst / path.relative_to(src)
+    for (target, _), image in zip(batch, out, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(target, quality=95)
 
@@ -189,7 +289,7 @@ def _write(
 @one_line_errors
 def _hydra_main(cfg: DictConfig) -> None:
     count = translate_folder(cfg)
-    print(f"translated {count} image(s) {cfg.direction} into {cfg.output}")
+    print(f"translated {count} image(s) into {cfg.output}")
 
 
 def main() -> None:

@@ -1,5 +1,7 @@
 """PatchGAN discriminator (Isola et al. 2017; CycleGAN's 70×70 with n_layers=3).
 
+pix2pix's is conditional: it sees concat(A, B) (``in_channels=6``) and uses batch norm.
+
 C64-C128-C256-C512 with 4×4 convolutions: instance norm on all but the first, LeakyReLU(0.2); a
 last 4×4 convolution gives one logit per overlapping patch. Each output sees a 70×70 input window
 at n_layers=3 (34×34 at 2, 142×142 at 4).
@@ -15,8 +17,12 @@ from ganlab.nets.init import dcgan_init
 class PatchDiscriminator(nn.Module):
     """image (B, C, H, W) → patch logits (B, 1, H', W'); 256 px → 30×30 at n_layers=3."""
 
-    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
+    def __init__(
+        self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance"
+    ) -> None:
         super().__init__()
+        if norm not in ("instance", "batch"):
+            raise ValueError(f"norm={norm} must be instance or batch")
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, ndf, kernel_size=4, stride=2, padding=1),
             nn.LeakyReLU(0.2, inplace=True),
@@ -26,8 +32,11 @@ class PatchDiscriminator(nn.Module):
             out = ndf * min(2**n, 8)
             stride = 2 if n < n_layers else 1  # the last of these keeps the resolution
             layers += [
-                nn.Conv2d(width, out, kernel_size=4, stride=stride, padding=1, bias=True),
-                nn.InstanceNorm2d(out, affine=False, track_running_stats=False),
+                # a batch norm's shift replaces the conv bias (pix2pix); instance norm keeps it (CycleGAN)
+                nn.Conv2d(width, out, kernel_size=4, stride=stride, padding=1, bias=norm == "instance"),
+                nn.BatchNorm2d(out)
+                if norm == "batch"
+                else nn.InstanceNorm2d(out, affine=False, track_running_stats=False),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             width = out

@@ -1,0 +1,197 @@
+"""Weight files of the official CycleGAN / pix2pix code (junyanz/pytorch-CycleGAN-and-pix2pix).
+
+``latest_net_G_A.pth`` (or a model-zoo ``<name>.pth``) is a plain state dict of one network. Its
+architecture is not stored, so it is read from the keys and shapes:
+
+- ``ResnetGenerator`` (``resnet_9blocks``, ``resnet_6blocks``): ``model.1.weight`` is the 7×7 input
+  conv, ``model.<i>.conv_block.*`` the residual blocks (a ``conv_block.6`` conv means dropout);
+- ``UnetGenerator`` (``unet_256``, ``unet_128``): nested ``model.model.1.model.3…`` skip blocks, one
+  down conv per level; batch norm when its norm layers carry weights, else instance norm;
+- ``NLayerDiscriminator`` (``basic``, the 70×70 PatchGAN): ``model.0.weight`` a 4×4 conv.
+
+ganlab's networks have the same layers in the same order, so the map is a rename (``model.`` ↔
+``net.``, ``conv_block`` ↔ ``block``; the U-Net is identical). Files written before PyTorch 0.4
+carry ``running_mean``/``running_var`` for instance norms that keep no statistics; they are
+dropped, as the official loader's ``__patch_instance_norm_state_dict`` does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.errors import CheckpointError
+from ganlab.nets.patchgan import PatchDiscriminator
+from ganlab.nets.resnet import ResnetGenerator
+from ganlab.nets.unet import UnetGenerator
+
+STATS = ("running_mean", "running_var", "num_batches_tracked")
+UNET_DOWN = re.compile(r"model\.model\.1(?:\.model\.3)*\.model\.1\.weight")
+
+
+@dataclass
+class OfficialNet:
+    """What a file holds: the official ``--netG``/``--netD`` name and ganlab's equivalent."""
+
+    name: str  # resnet_9blocks, unet_256, basic, …
+    cls: type[nn.Module]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_generator(self) -> bool:
+        return self.cls is not PatchDiscriminator
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        return f"the official {self.name} {'generator' if self.is_generator else 'discriminator'} ({args})"
+
+
+def is_state_dict(obj: Any) -> bool:
+    """A plain ``{name: tensor}`` dict, as the official code saves one network."""
+    return (
+        isinstance(obj, dict)
+        and bool(obj)
+        and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+    )
+
+
+def _drop_stale_stats(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Without the running statistics of norm layers that have no affine weight (instance norms)."""
+    out = {}
+    for key, value in state.items():
+        owner, _, leaf = key.rpartition(".")
+        if leaf in STATS and f"{owner}.weight" not in state:
+            continue
+        out[key] = value
+    return out
+
+
+def _resnet(state: dict[str, Tensor]) -> OfficialNet | None:
+    first = state.get("model.1.weight")
+    if first is None or first.dim() != 4 or first.shape[-1] != 7:
+        return None
+    blocks = {
+        int(m.group(1)) for k in state if (m := re.fullmatch(r"model\.(\d+)\.conv_block\.1\.weight", k))
+    }
+    if not blocks:
+        return None
+    last = max(int(m.group(1)) for k in state if (m := re.fullmatch(r"model\.(\d+)\.weight", k)))
+    kwargs = {
+        "in_channels": int(first.shape[1]),
+        "out_channels": int(state[f"model.{last}.weight"].shape[0]),
+        "ngf": int(first.shape[0]),
+        "n_blocks": len(blocks),
+        "dropout": 0.5 if any(".conv_block.6." in k for k in state) else 0.0,
+    }
+    if "model.2.weight" in state:
+        raise CheckpointError(
+            "a ResnetGenerator with batch norm (--norm batch) is not supported; ganlab's ResNet "
+            "generator is the official default, instance norm"
+        )
+    return OfficialNet(f"resnet_{len(blocks)}blocks", ResnetGenerator, kwargs)
+
+
+def _unet(state: dict[str, Tensor]) -> OfficialNet | None:
+    first, last = state.get("model.model.0.weight"), state.get("model.model.3.weight")
+    if first is None or last is None or first.dim() != 4:
+        return None
+    num_downs = 1 + sum(1 for k in state if UNET_DOWN.fullmatch(k))
+    kwargs = {
+        "in_channels": int(first.shape[1]),
+        "out_channels": int(last.shape[1]),  # ConvTranspose2d weights are (in, out, k, k)
+        "ngf": int(first.shape[0]),
+        "num_downs": num_downs,
+        "norm": "batch" if "model.model.1.model.2.weight" in state else "instance",
+    }
+    return OfficialNet(f"unet_{2**num_downs}", UnetGenerator, kwargs)
+
+
+def _patchgan(state: dict[str, Tensor]) -> OfficialNet | None:
+    first = state.get("model.0.weight")
+    if first is None or first.dim() != 4 or first.shape[-1] != 4:
+        return None
+    convs = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"model\.(\d+)\.weight", k)))
+    convs = [i for i in convs if state[f"model.{i}.weight"].dim() == 4]
+    kwargs = {
+        "in_channels": int(first.shape[1]),
+        "ndf": int(first.shape[0]),
+        "n_layers": len(convs) - 2,
+        "norm": "batch" if "model.3.weight" in state else "instance",
+    }
+    return OfficialNet(
+        "basic" if kwargs["n_layers"] == 3 else f"n_layers_{kwargs['n_layers']}", PatchDiscriminator, kwargs
+    )
+
+
+def identify(state: dict[str, Tensor]) -> OfficialNet | None:
+    """The official network a state dict is, or None when it is none of them."""
+    state = _drop_stale_stats(state)
+    return _unet(state) or _resnet(state) or _patchgan(state)
+
+
+def to_ganlab(state: dict[str, Tensor], net: OfficialNet) -> dict[str, Tensor]:
+    """Official key names → ganlab's (``model.`` → ``net.``, ``conv_block`` → ``block``)."""
+    state = _drop_stale_stats(state)
+    if net.cls is UnetGenerator:
+        return dict(state)
+    return {re.sub(r"^model\.", "net.", k).replace(".conv_block.", ".block."): v for k, v in state.items()}
+
+
+def to_official(state: dict[str, Tensor], cls: type[nn.Module]) -> dict[str, Tensor]:
+    """ganlab key names → the official ones; the inverse of ``to_ganlab``."""
+    if cls is UnetGenerator:
+        return dict(state)
+    return {re.sub(r"^net\.", "model.", k).replace(".block.", ".conv_block."): v for k, v in state.items()}
+
+
+def build_official(state: dict[str, Tensor], where: str) -> tuple[nn.Module, OfficialNet]:
+    """ganlab's network with an official file's weights; refuses a layout it does not recognise."""
+    found = identify(state)
+    if found is None:
+        raise CheckpointError(
+            f"{where} is a state dict but not an official CycleGAN/pix2pix network (first key "
+            f"{next(iter(state))!r}); expected latest_net_G_A.pth-style ResnetGenerator or "
+            "UnetGenerator weights"
+        )
+    mapped = to_ganlab(state, found)
+    try:
+        with torch.device("meta"):
+            shapes = {k: v.shape for k, v in found.cls(**found.kwargs).state_dict().items()}
+    except ValueError as e:
+        raise CheckpointError(f"{where}: {found.describe()} cannot be built ({e})") from None
+    stored = {k: v.shape for k, v in mapped.items()}
+    if shapes != stored:
+        differ = sorted(set(shapes) ^ set(stored)) or [k for k in shapes if shapes[k] != stored[k]]
+        raise CheckpointError(
+            f"{where} looks like {found.describe()} but its weights do not fit it (first difference: "
+            f"{differ[0]!r}); the file is damaged or from another architecture"
+        )
+    net = found.cls(**found.kwargs)
+    net.load_state_dict(mapped)
+    return net.eval(), found
+
+
+def official_inference(net: nn.Module, batch_stats: bool, dropout: bool) -> nn.Module:
+    """Set ``net`` up for inference as the official ``test.py`` runs it.
+
+    Without ``--eval`` the official test keeps the model in training mode: batch norms normalise
+    with the test batch's own statistics (with one image, the paper's "instance normalization" at
+    test time) and dropout stays on unless ``--no_dropout``. Running statistics are never updated.
+    """
+    net.eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d) and batch_stats:
+            m.train()
+            m.track_running_stats = False  # normalise with the batch, leave the stored statistics alone
+        elif isinstance(m, nn.Dropout) and dropout:
+            m.train()
+    return net
+
+
+def uses_batch_stats(net: nn.Module) -> bool:
+    """Whether images must go through ``net`` one at a time (batch-statistics batch norm)."""
+    return any(isinstance(m, nn.BatchNorm2d) and m.training for m in net.modules())

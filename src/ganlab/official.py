@@ -179,19 +179,27 @@ def official_inference(net: nn.Module, batch_stats: bool, dropout: bool) -> nn.M
     """Set ``net`` up for inference as the official ``test.py`` runs it.
 
     Without ``--eval`` the official test keeps the model in training mode: batch norms normalise
-    with the test batch's own statistics (with one image, the paper's "instance normalization" at
-    test time) and dropout stays on unless ``--no_dropout``. Running statistics are never updated.
+    with the test batch's own statistics (batch size 1: the paper's "instance normalization" at
+    test time) and dropout stays on unless ``--no_dropout``. A batch norm on one image's statistics
+    *is* an affine instance norm, so each becomes one (same weights): images are then independent
+    in a batch of any size, and the network exports to ONNX as it runs here.
     """
     net.eval()
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d) and batch_stats:
-            m.train()
-            m.track_running_stats = False  # normalise with the batch, leave the stored statistics alone
-        elif isinstance(m, nn.Dropout) and dropout:
-            m.train()
+    if batch_stats:
+        for parent in list(net.modules()):
+            for name, child in parent.named_children():
+                if isinstance(child, nn.BatchNorm2d):
+                    setattr(parent, name, _as_instance_norm(child))
+    if dropout:
+        for m in net.modules():
+            if isinstance(m, nn.Dropout):
+                m.train()
     return net
 
 
-def uses_batch_stats(net: nn.Module) -> bool:
-    """Whether images must go through ``net`` one at a time (batch-statistics batch norm)."""
-    return any(isinstance(m, nn.BatchNorm2d) and m.training for m in net.modules())
+def _as_instance_norm(bn: nn.BatchNorm2d) -> nn.InstanceNorm2d:
+    norm = nn.InstanceNorm2d(bn.num_features, eps=bn.eps, affine=True, track_running_stats=False)
+    with torch.no_grad():
+        norm.weight.copy_(bn.weight)
+        norm.bias.copy_(bn.bias)
+    return norm.to(bn.weight.device)

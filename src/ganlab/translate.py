@@ -34,7 +34,7 @@ from ganlab.checkpoint import build_network, has_ema, is_ganlab, model_kind, rea
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import IMG_EXTENSIONS, find_unreadable, load_rgb, readable_images
 from ganlab.errors import CheckpointError, ConfigError, DataError
-from ganlab.official import build_official, is_state_dict, official_inference, uses_batch_stats
+from ganlab.official import build_official, is_state_dict, official_inference
 from ganlab.outputs import check_apart, check_new_files
 from ganlab.train import CONFIG_DIR
 
@@ -149,10 +149,6 @@ class Translator:
     crop: int
     what: str
 
-    @property
-    def one_at_a_time(self) -> bool:  # batch norm on the test batch's statistics: one image per batch
-        return uses_batch_stats(self.net)
-
 
 def load_translator(cfg: DictConfig, device: torch.device) -> Translator:
     """A ganlab CycleGAN / pix2pix checkpoint, or an official generator weight file."""
@@ -256,7 +252,7 @@ def translate_folder(cfg: DictConfig) -> int:
     check_new_files(targets, bool(cfg.overwrite))
     if set(map(Path.resolve, targets)) & set(map(Path.resolve, paths)) and not cfg.overwrite:
         raise ConfigError("output would replace an input image; choose another output or set overwrite=true")
-    batch_size = 1 if translator.one_at_a_time else int(cfg.batch_size)
+    batch_size = int(cfg.batch_size)
     budget = memory_budget(device, cfg.get("max_memory_gb"))
     if cfg.size == "crop":
         check_fits(net, paths[0], crop * batch_size, crop, budget, None)

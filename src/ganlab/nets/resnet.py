@@ -57,6 +57,7 @@ class ResnetGenerator(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        self.size_multiple = 4  # two stride-2 convs down, two up
         layers: list[nn.Module] = [  # c7s1-ngf: (B, C, H, W) → (B, ngf, H, W)
             nn.ReflectionPad2d(3),
             nn.Conv2d(in_channels, ngf, kernel_size=7, bias=True),

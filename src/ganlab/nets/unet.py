@@ -82,6 +82,7 @@ class UnetGenerator(nn.Module):
         super().__init__()
         if num_downs < 5 or norm not in NORMS:
             raise ValueError(f"num_downs={num_downs} must be ≥ 5 and norm={norm} one of {NORMS}")
+        self.size_multiple = 2**num_downs  # each side must divide by it (1×1 at the bottleneck)
         block = SkipBlock(ngf * 8, ngf * 8, norm=norm)  # innermost
         for _ in range(num_downs - 5):
             block = SkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)

@@ -1,0 +1,143 @@
+"""Export a checkpoint's networks: the official repository's weight files, or an ONNX generator.
+
+python -m ganlab.export ckpt=<last.ckpt> format=official output=<dir> [ema=false]
+python -m ganlab.export ckpt=<last.ckpt | official .pth> format=onnx output=<file.onnx | dir> [direction=BtoA]
+
+``format=official`` writes ``latest_net_G_A.pth latest_net_G_B.pth latest_net_D_A.pth
+latest_net_D_B.pth`` (CycleGAN) or ``latest_net_G.pth latest_net_D.pth`` (pix2pix): plain state
+dicts with the official key names, which the official ``test.py`` loads (``--model test
+--netG resnet_9blocks --no_dropout`` for a CycleGAN generator). The EMA generator is written when
+the run kept one, unless ``ema=false``.
+
+``format=onnx`` writes the generator that ``translate`` runs (needs ``pip install 'ganlab[export]'``):
+input ``image`` (B, C, H, W) float in [−1, 1], output ``translated`` likewise; batch, height and
+width are dynamic (sides a multiple of 4 for ResNet, 2^num_downs for U-Net). The file is checked
+with onnxruntime on the CPU against PyTorch before the command succeeds (max abs diff ≤ 1e-4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from ganlab.checkpoint import build_network, has_ema, load_checkpoint, model_kind
+from ganlab.cli import one_line_errors, run_cli
+from ganlab.errors import CheckpointError, ConfigError
+from ganlab.official import to_official
+from ganlab.outputs import check_new_files
+from ganlab.train import CONFIG_DIR
+from ganlab.translate import load_translator
+
+# official file name → (ganlab network config key, state-dict prefix); D_A judges domain B, as ours
+OFFICIAL_FILES = {
+    "CycleGAN": {"G_A": ("generator", "g_a."), "G_B": ("generator", "g_b."),
+                 "D_A": ("discriminator", "d_a."), "D_B": ("discriminator", "d_b.")},
+    "Pix2Pix": {"G": ("generator", "generator."), "D": ("discriminator", "discriminator.")},
+}  # fmt: skip
+ONNX_TOLERANCE = 1e-4
+
+
+def _save(state: dict[str, torch.Tensor], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a failed write never leaves half a file under the official name
+
+
+def export_official(cfg: DictConfig) -> list[Path]:
+    """The checkpoint's networks as the official repository's ``latest_net_*.pth`` files."""
+    where = f"ckpt={cfg.ckpt}"
+    ckpt = load_checkpoint(cfg.ckpt)
+    kind = model_kind(ckpt, where)
+    if kind not in OFFICIAL_FILES:
+        raise ConfigError(f"{where} is a {kind} checkpoint; format=official is for CycleGAN and pix2pix")
+    out = Path(cfg.output)
+    files = {name: out / f"latest_net_{name}.pth" for name in OFFICIAL_FILES[kind]}
+    check_new_files(files.values(), bool(cfg.overwrite))
+    out.mkdir(parents=True, exist_ok=True)
+    for name, (key, prefix) in OFFICIAL_FILES[kind].items():
+        if key == "generator" and cfg.ema and has_ema(ckpt, prefix):
+            prefix = prefix.rstrip(".") + "_ema."
+        net = build_network(ckpt, key, prefix, where)
+        state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
+        _save(to_official(state, type(net)), files[name])
+    return list(files.values())
+
+
+def export_onnx(cfg: DictConfig) -> tuple[Path, float]:
+    """The generator as ONNX with dynamic batch/height/width; returns (file, max abs diff vs PyTorch)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError("format=onnx needs the export extra: pip install 'ganlab[export]'") from None
+    out = Path(cfg.output)
+    path = out if out.suffix == ".onnx" else out / f"generator_{cfg.direction}.onnx"
+    check_new_files([path], bool(cfg.overwrite))
+    net = load_translator(cfg, torch.device("cpu")).net
+    for m in net.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()  # the exported graph is deterministic (pix2pix's test-time dropout is off)
+    step = int(getattr(net, "size_multiple", 4))
+    channels = next(m for m in net.modules() if isinstance(m, nn.Conv2d)).in_channels
+    example = torch.randn(1, channels, 2 * max(step, 32), 2 * max(step, 32))  # size 1 would be specialised
+    side = {2: torch.export.Dim("height", min=1, max=8192 // step) * step,
+            3: torch.export.Dim("width", min=1, max=8192 // step) * step}  # fmt: skip
+    shapes = {"x": {0: torch.export.Dim("batch", min=1, max=4096), **side}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():  # the exporter's progress chatter
+        program = torch.onnx.export(
+            net, (example,), dynamo=True, input_names=["image"], output_names=["translated"],
+            dynamic_shapes=shapes, verbose=False,
+        )  # fmt: skip
+        program.save(str(tmp))
+    diff = _onnx_diff(onnxruntime, tmp, net, channels, step)
+    if not diff <= ONNX_TOLERANCE:
+        tmp.unlink()
+        raise CheckpointError(
+            f"the ONNX generator differs from PyTorch by {diff:.2e} (> {ONNX_TOLERANCE}); not written"
+        )
+    os.replace(tmp, path)
+    return path, diff
+
+
+def _onnx_diff(onnxruntime: object, path: Path, net: nn.Module, channels: int, step: int) -> float:
+    """Largest |ONNX − PyTorch| on two batches of other sizes than the export example."""
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+    g = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for batch, h, w in ((1, 3 * max(step, 32), 2 * max(step, 32)), (2, 4 * max(step, 32), 5 * max(step, 32))):
+        x = torch.rand(batch, channels, h, w, generator=g) * 2 - 1
+        with torch.no_grad():
+            expected = net(x).numpy()
+        got = session.run(None, {"image": x.numpy()})[0]
+        worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+@one_line_errors
+def _hydra_main(cfg: DictConfig) -> None:
+    if cfg.format == "official":
+        for path in export_official(cfg):
+            print(path)
+    elif cfg.format == "onnx":
+        path, diff = export_onnx(cfg)
+        print(f"{path} (onnxruntime vs PyTorch: max abs diff {diff:.1e})")
+    else:
+        raise ConfigError(f"format={cfg.format} must be official or onnx")
+
+
+def main() -> None:
+    run_cli(_hydra_main)
+
+
+if __name__ == "__main__":
+    main()

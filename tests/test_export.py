@@ -1,0 +1,113 @@
+"""ganlab.export: official weight files (round trip, loadable by the official layout) and ONNX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import fabricate
+import official_arch as oa
+from conftest import TINY, make_cfg, run_module
+from ganlab.checkpoint import load_checkpoint
+from ganlab.errors import ConfigError
+from ganlab.export import export_official, export_onnx
+from ganlab.official import build_official
+from ganlab.train import CONFIG_DIR, train
+
+TINY_CYCLE = [
+    "model=cyclegan", "data=unpaired_folder", "data.load_size=36", "data.crop_size=32",
+    "data.num_workers=0", "data.num_panels=2", "model.generator.ngf=4", "model.generator.n_blocks=2",
+    "model.discriminator.ndf=4", "model.pool_size=3", "model.ema.decay=0.5",
+    "model.n_epochs=1", "model.n_epochs_decay=0", "trainer=cpu", "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2", "~callbacks.progress_bar", "logger=none", "metrics=none",
+]  # fmt: skip
+
+
+def export_cfg(**overrides: object) -> DictConfig:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="export", overrides=[f"{k}={v}" for k, v in overrides.items()])
+
+
+@pytest.fixture(scope="module")
+def cyclegan_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = fabricate.unpaired_folder(tmp_path_factory.mktemp("unpaired"))
+    (root / "trainA" / "zz_corrupt.jpg").unlink()
+    run = tmp_path_factory.mktemp("cyclegan")
+    train(make_cfg(run, [*TINY_CYCLE, f"data.root={root}"]))
+    return run / "checkpoints" / "last.ckpt"
+
+
+def test_official_export_round_trips_bit_exactly(tmp_path: Path, cyclegan_ckpt: Path) -> None:
+    files = export_official(export_cfg(ckpt=cyclegan_ckpt, output=tmp_path / "official"))
+    assert sorted(p.name for p in files) == [f"latest_net_{n}.pth" for n in ("D_A", "D_B", "G_A", "G_B")]
+    state = load_checkpoint(cyclegan_ckpt)["state_dict"]
+    for name, prefix in {"G_A": "g_a_ema.", "G_B": "g_b_ema.", "D_A": "d_a.", "D_B": "d_b."}.items():
+        saved = torch.load(tmp_path / "official" / f"latest_net_{name}.pth", weights_only=True)
+        # the official layout loads it strictly (what the official test.py's load_networks does)
+        official = (
+            oa.ResnetGenerator(3, 3, ngf=4, n_blocks=2)
+            if name[0] == "G"
+            else oa.NLayerDiscriminator(3, ndf=4)
+        )
+        official.load_state_dict(saved, strict=True)
+        # re-import: the same tensors, bit for bit, as the checkpoint's (EMA generators by default)
+        net, _ = build_official(saved, name)
+        ours = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+        assert net.state_dict().keys() == ours.keys()
+        assert all(torch.equal(net.state_dict()[k], ours[k]) for k in ours)
+    raw = export_official(export_cfg(ckpt=cyclegan_ckpt, output=tmp_path / "raw", ema="false"))
+    g_a = torch.load(raw[0], weights_only=True)
+    assert torch.equal(g_a["model.1.weight"], state["g_a.net.1.weight"])
+    assert not torch.equal(g_a["model.1.weight"], state["g_a_ema.net.1.weight"])  # ema=false differs
+    with pytest.raises(ConfigError, match="already exist"):
+        export_official(export_cfg(ckpt=cyclegan_ckpt, output=tmp_path / "raw"))
+
+
+def test_official_export_refuses_dcgan(tmp_path: Path, mnist_root: Path) -> None:
+    train(make_cfg(tmp_path / "run", [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    with pytest.raises(ConfigError, match="format=official is for CycleGAN and pix2pix"):
+        export_official(export_cfg(ckpt=ckpt, output=tmp_path / "o"))
+
+
+def test_onnx_export_matches_pytorch(tmp_path: Path, cyclegan_ckpt: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="format=onnx needs pip install 'ganlab[export]'")
+    path, diff = export_onnx(export_cfg(ckpt=cyclegan_ckpt, format="onnx", output=tmp_path, direction="BtoA"))
+    assert path == tmp_path / "generator_BtoA.onnx" and path.stat().st_size > 1000
+    assert diff <= 1e-4
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (image,) = session.get_inputs()
+    assert image.name == "image" and isinstance(image.shape[2], str) and isinstance(image.shape[3], str)
+
+
+def test_cli_export_official(tmp_path: Path, cyclegan_ckpt: Path) -> None:
+    result = run_module("ganlab.export", f"ckpt={cyclegan_ckpt}", "output=official", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list((tmp_path / "official").glob("latest_net_*.pth"))) == 4
+    result = run_module("ganlab.export", f"ckpt={cyclegan_ckpt}", "output=x", "format=tflite", cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.startswith("error: format=tflite must be")
+
+
+def test_onnx_export_of_an_official_unet_with_batch_norm(tmp_path: Path) -> None:
+    """Batch norm on the image's own statistics (the official test) becomes an affine instance norm,
+    so the graph is the same computation for any batch size."""
+    pytest.importorskip("onnxruntime", reason="format=onnx needs pip install 'ganlab[export]'")
+    net = oa.randomise(oa.UnetGenerator(3, 3, 7, ngf=4, norm="batch"), seed=5)
+    torch.save(net.state_dict(), tmp_path / "latest_net_G.pth")
+    out = tmp_path / "g.onnx"
+    path, diff = export_onnx(export_cfg(ckpt=tmp_path / "latest_net_G.pth", format="onnx", output=out))
+    assert path == out and diff <= 1e-4
+    import onnxruntime
+
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    got = onnxruntime.InferenceSession(str(out)).run(None, {"image": x.numpy()})[0]
+    net.train()  # the official test: no --eval, batch statistics, one image at a time
+    with torch.no_grad():
+        expected = torch.cat([net(x[i : i + 1]) for i in range(2)])
+    assert abs(got - expected.numpy()).max() < 1e-4

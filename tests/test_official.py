@@ -11,8 +11,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
+import fabricate
 import official_arch as oa
-from conftest import run_module
+from conftest import fid_weights, run_module
 from ganlab.errors import CheckpointError, ConfigError, DataError
 from ganlab.official import build_official, identify, to_ganlab, to_official
 from ganlab.train import CONFIG_DIR
@@ -159,3 +160,32 @@ def test_cli_official_model_on_one_photo(tmp_path: Path) -> None:
     torch.save(oa.NLayerDiscriminator(3, ndf=8).state_dict(), tmp_path / "d.pth")
     result = run_module("ganlab.translate", "ckpt=d.pth", f"input={photo.name}", "output=o", cwd=tmp_path)
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "discriminator" in result.stderr
+
+
+def test_evaluate_scores_an_official_generator_on_folders(tmp_path: Path) -> None:
+    """evaluate ckpt=<official .pth> input= real= equals evaluate real= fake=<translate's output>."""
+    from ganlab.evaluate import evaluate_folders, evaluate_translation
+
+    weights = fabricate.inception_weights(tmp_path / "inception.pth")
+    generator = oa.randomise(oa.ResnetGenerator(3, 3, ngf=4, n_blocks=2), seed=6)
+    torch.save(generator.state_dict(), tmp_path / "g.pth")
+    photos(tmp_path / "source", n=12, jpeg=False)
+    photos(tmp_path / "target", n=10, jpeg=False)
+    common = [*fid_weights(weights), "metrics.fid.feature=64", "metrics.kid.subset_size=8", "device=cpu"]
+    common += [f"metrics.cache_dir={tmp_path / 'cache'}", "crop_size=64"]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        pair = [f"input={tmp_path / 'source'}", f"real={tmp_path / 'target'}"]
+        cfg = compose("evaluate", [*common, f"ckpt={tmp_path / 'g.pth'}", *pair])
+        direct = evaluate_translation(cfg)
+    source, fake = tmp_path / "source", tmp_path / "fake"
+    translate_folder(
+        translate_cfg(ckpt=tmp_path / "g.pth", input=source, output=fake, crop_size=64, device="cpu")
+    )
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        via_files = evaluate_folders(
+            compose("evaluate", [*common, f"real={tmp_path / 'target'}", f"fake={fake}"])
+        )
+    assert direct["num_fake"] == 12 and direct["fid"] == pytest.approx(via_files["fid"], rel=1e-4)
+    assert "resnet_2blocks" in direct["protocol"]["generator"]
+    result = run_module("ganlab.evaluate", f"ckpt={tmp_path / 'g.pth'}", cwd=tmp_path)
+    assert result.returncode == 1 and "input=<source images> real=<target images>" in result.stderr

@@ -2,6 +2,10 @@
 
 python -m ganlab.evaluate ckpt=<last.ckpt> [metrics.reference=test]
 python -m ganlab.evaluate real=<dir> fake=<dir> [metrics.fid.weights_path=<file>]
+python -m ganlab.evaluate ckpt=<latest_net_G_A.pth | last.ckpt> input=<dir> real=<dir> [direction=BtoA]
+
+The third form translates ``input`` (as ``translate`` does at ``size=crop``) and scores the
+translations against ``real``: for official generator files, which carry no data config.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ from typing import Any
 import hydra
 import torch
 from omegaconf import DictConfig
+from PIL import Image
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from ganlab.checkpoint import build_datamodule, build_module, load_checkpoint
+from ganlab.checkpoint import build_datamodule, build_module, is_ganlab, load_checkpoint, read_torch_file
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import load_rgb, readable_images
 from ganlab.errors import ConfigError
 from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches
 from ganlab.metrics.inception import resolve_weights
 from ganlab.train import CONFIG_DIR
+from ganlab.translate import load_translator, run_generator
 
 
 def folder_images(folder: Path, name: str) -> list[Tensor]:
@@ -62,6 +68,30 @@ def evaluate_folders(cfg: DictConfig) -> dict[str, Any]:
     evaluator.set_reference_batches("folders", same_size_batches(real, evaluator.batch_size))
     result = evaluator.score("folders", same_size_batches(fake, evaluator.batch_size))
     return {**result, "protocol": {**evaluator.protocol(), "real": str(cfg.real), "fake": str(cfg.fake)}}
+
+
+def evaluate_translation(cfg: DictConfig) -> dict[str, Any]:
+    """FID/KID of ``input`` translated by ``ckpt``'s generator against the images of ``real``."""
+    device = pick_device(cfg.device)
+    translator = load_translator(cfg, device)
+    sources = readable_images(Path(cfg.input), "input", at_least=2)
+    real = folder_images(Path(cfg.real), "real")
+    evaluator = _evaluator(cfg, device)
+    evaluator.set_reference_batches("translation", same_size_batches(real, evaluator.batch_size))
+    crop = translator.crop
+
+    def translated() -> Iterator[Tensor]:
+        for start in range(0, len(sources), evaluator.batch_size):
+            batch = [
+                load_rgb(p).resize((crop, crop), Image.BICUBIC)
+                for p in sources[start : start + evaluator.batch_size]
+            ]
+            yield run_generator(translator.net, torch.stack([TF.pil_to_tensor(b) for b in batch]).to(device))
+
+    result = evaluator.score("translation", translated())
+    protocol = {**evaluator.protocol(), "ckpt": str(cfg.ckpt), "generator": translator.what,
+                "input": str(cfg.input), "real": str(cfg.real)}  # fmt: skip
+    return {**result, "protocol": protocol}
 
 
 def _restore(ckpt: dict[str, Any], cfg: DictConfig) -> tuple[Any, Any]:
@@ -108,12 +138,22 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 @one_line_errors
 def _hydra_main(cfg: DictConfig) -> None:
-    if cfg.ckpt is not None and cfg.real is None and cfg.fake is None:
+    if cfg.ckpt is not None and cfg.input is not None and cfg.real is not None and cfg.fake is None:
+        result = evaluate_translation(cfg)
+    elif cfg.ckpt is not None and cfg.real is None and cfg.fake is None:
+        if not is_ganlab(read_torch_file(cfg.ckpt)):
+            raise ConfigError(
+                f"ckpt={cfg.ckpt} is not a ganlab checkpoint, so it names no data to score on; give "
+                "input=<source images> real=<target images> (an official generator file is translated "
+                "and scored)"
+            )
         result = evaluate_checkpoint(cfg)
     elif cfg.ckpt is None and cfg.real is not None and cfg.fake is not None:
         result = evaluate_folders(cfg)
     else:
-        raise ConfigError("give either ckpt=<file> or both real=<dir> fake=<dir>")
+        raise ConfigError(
+            "give ckpt=<file>, or both real=<dir> fake=<dir>, or ckpt=<generator> input=<dir> real=<dir>"
+        )
     print(json.dumps(result))
 
 

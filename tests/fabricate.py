@@ -123,6 +123,23 @@ def unpaired_folder(root: Path, size: int = 40, seed: int = 0) -> Path:
     return root
 
 
+def paired_folder(root: Path, size: int = 40, counts: dict[str, int] | None = None, seed: int = 0) -> Path:
+    """train/ (val/, test/) of A|B JPEGs side by side (2·size × size), as the official aligned sets:
+    B is a fixed function of A (colours inverted, a bright band), so a translation can be learnt."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, n in (counts or {"train": 6, "val": 2, "test": 3}).items():
+        folder = root / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            a = rng.integers(0, 256, size=(size // 4, size // 4, 3), dtype=np.uint8).repeat(4, 0).repeat(4, 1)
+            b = 255 - a
+            b[: size // 8] = 255
+            Image.fromarray(np.concatenate([a, b], axis=1)).save(folder / f"{i + 1}.jpg", quality=95)
+    return root
+
+
 def inception_weights(path: Path, seed: int = 0) -> Path:
     """A weights file for torch-fidelity's Inception with the real shapes and random values
     (the real file cannot be downloaded on these machines)."""

@@ -24,22 +24,25 @@ from ganlab.data.celeba import CelebADataModule
 from ganlab.data.cifar10 import CIFAR10DataModule
 from ganlab.data.folder import ImageFolderDataModule
 from ganlab.data.mnist import MNISTDataModule
+from ganlab.data.paired import PairedDataModule
 from ganlab.data.synthetic import SyntheticImages, SyntheticUnpaired
 from ganlab.data.unpaired import UnpairedDataModule
 from ganlab.errors import CheckpointError
 from ganlab.modules.cyclegan import CycleGAN
 from ganlab.modules.dcgan import DCGAN
+from ganlab.modules.pix2pix import Pix2Pix
 from ganlab.nets.dcgan import Discriminator, Generator
 from ganlab.nets.patchgan import PatchDiscriminator
 from ganlab.nets.resnet import ResnetGenerator
+from ganlab.nets.unet import UnetGenerator
 
 
 def _by_name(*classes: type) -> dict[str, type]:
     return {f"{c.__module__}.{c.__qualname__}": c for c in classes}
 
 
-NETWORKS = _by_name(Generator, Discriminator, ResnetGenerator, PatchDiscriminator)
-MODULES = _by_name(DCGAN, CycleGAN)
+NETWORKS = _by_name(Generator, Discriminator, ResnetGenerator, PatchDiscriminator, UnetGenerator)
+MODULES = _by_name(DCGAN, CycleGAN, Pix2Pix)
 DATA_MODULES = _by_name(
     MNISTDataModule,
     CIFAR10DataModule,
@@ -48,6 +51,7 @@ DATA_MODULES = _by_name(
     SyntheticUnpaired,
     ImageFolderDataModule,
     CelebADataModule,
+    PairedDataModule,
 )
 OPTIMIZERS = {
     f"torch.optim.{c.__name__}": c

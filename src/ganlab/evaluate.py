@@ -17,6 +17,7 @@ from typing import Any
 
 import hydra
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from PIL import Image
 from torch import Tensor
@@ -28,6 +29,7 @@ from ganlab.data.images import load_rgb, readable_images
 from ganlab.errors import ConfigError
 from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches
 from ganlab.metrics.inception import resolve_weights
+from ganlab.metrics.paired import paired_scores
 from ganlab.train import CONFIG_DIR
 from ganlab.translate import load_translator, run_generator
 
@@ -94,6 +96,15 @@ def evaluate_translation(cfg: DictConfig) -> dict[str, Any]:
     return {**result, "protocol": protocol}
 
 
+def _reference(cfg: DictConfig, ckpt: dict[str, Any]) -> str:
+    """``metrics.reference`` as given on the command line, else the one the run was scored with."""
+    given = HydraConfig.initialized() and any(
+        o.startswith("metrics.reference=") for o in HydraConfig.get().overrides.task
+    )
+    stored = (ckpt["ganlab_config"].get("metrics") or {}).get("reference")
+    return stored if not given and stored in ("train", "test") else cfg.metrics.reference
+
+
 def _restore(ckpt: dict[str, Any], cfg: DictConfig) -> tuple[Any, Any]:
     """The checkpoint's LightningModule (weights loaded) and DataModule, rebuilt from ganlab's own
     classes with the stored plain values (never from names in the file)."""
@@ -114,8 +125,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     evaluator = _evaluator(cfg, device)
+    reference = _reference(cfg, ckpt)
     sources = module.fid_sources(datamodule, int(cfg.num_fake or m.num_fake), **extra)
-    refs: dict[str, Reference] = datamodule.fid_references(m.reference, m.num_real, **extra)
+    refs: dict[str, Reference] = datamodule.fid_references(reference, m.num_real, **extra)
     results: dict[str, Any] = {}
     with torch.no_grad():
         for key, source in sources.items():
@@ -124,9 +136,12 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
             results[key or "all"] = evaluator.score(
                 key, generated_batches(make, source, evaluator.batch_size)
             )
+        if getattr(datamodule, "batch_kind", None) == "paired":  # pix2pix: each translation vs its target
+            make = lambda batch: module.fid_generate("a2b", batch)  # noqa: E731
+            results["a2b"] |= paired_scores(make, *datamodule.pairs(), evaluator.batch_size, device)
     protocol = {
         **evaluator.protocol(),
-        "reference": m.reference,
+        "reference": reference,
         "ckpt": str(cfg.ckpt),
         "cache": evaluator.cache_hits,
     }

@@ -57,7 +57,7 @@ def build_loggers(cfg: DictConfig, resume: dict[str, Any], info: dict[str, Any] 
 
 def build_callbacks(cfg: DictConfig, config: dict[str, Any]) -> list[L.Callback]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    if cfg.get("metrics"):
+    if cfg.get("metrics") and cfg.metrics.get("_target_"):  # metrics=none may still carry a model_data key
         callbacks.append(instantiate(cfg.metrics))
     callbacks.append(RunConfig(config))
     callbacks.append(StopSignal())
@@ -93,11 +93,10 @@ def check_pairing(model: L.LightningModule, datamodule: L.LightningDataModule, c
     wanted, given = getattr(model, "batch_kind", None), getattr(datamodule, "batch_kind", None)
     if wanted != given:
         model_name, data_name = type(model).__name__, type(datamodule).__name__
-        hint = (
-            "data=horse2zebra or data=unpaired_folder"
-            if wanted == "unpaired"
-            else "data=mnist, data=cifar10, data=image_folder or data=celeba"
-        )
+        hint = {
+            "unpaired": "data=horse2zebra or data=unpaired_folder",
+            "paired": "data=facades or data=paired_folder",
+        }.get(wanted, "data=mnist, data=cifar10, data=image_folder or data=celeba")
         raise ConfigError(
             f"{model_name} trains on {wanted} data but {data_name} provides {given}; use {hint}"
         )

@@ -108,3 +108,42 @@ def download_cyclegan(
     if fetched:
         archive.unlink()  # ours; a zip the user placed there stays
     return target
+
+
+# the pix2pix authors' server, as in the official datasets/download_pix2pix_dataset.sh
+PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
+PIX2PIX_SETS = ("facades", "maps", "edges2shoes", "edges2handbags", "night2day")
+
+
+def download_pix2pix(
+    name: str, data_dir: Path, url: str | None = None, max_extract_gb: float = DEFAULT_MAX_EXTRACT_GB
+) -> Path:
+    """``<data_dir>/<name>/`` (train/, and val/ or test/ of A|B images), downloaded if absent."""
+    target = data_dir / name
+    if (target / "train").is_dir():
+        return target
+    if name == "cityscapes" and url is None:
+        raise DataError(
+            "data.name=cityscapes: its licence forbids redistribution, so the official repository does "
+            "not host it; download it (login needed) from https://www.cityscapes-dataset.com, convert it "
+            "with the official datasets/prepare_cityscapes_dataset.py and set data.root=<that folder>"
+        )
+    if url is None and name not in PIX2PIX_SETS:
+        raise DataError(
+            f"data.name={name} is not an official pix2pix set ({', '.join(PIX2PIX_SETS)}); "
+            "for your own pairs set data.root=<dir with train/ of A|B images>"
+        )
+    refuse_existing(target)  # a partial folder is the user's: never replaced
+    url = url or PIX2PIX_URL.format(name=name)
+    archive = data_dir / f"{name}.tar.gz"
+    fetched = not archive.is_file()
+    max_bytes = int(max_extract_gb * 1e9)
+    if fetched:
+        fetch(url, archive, max_bytes)
+    safe_extract(archive, data_dir, keep=name, max_bytes=max_bytes)  # staged, path-checked, capped
+    if not (target / "train").is_dir():
+        shutil.rmtree(target)
+        raise DataError(f"{archive} has no {name}/train/ folder; not the pix2pix set {name}")
+    if fetched:
+        archive.unlink()
+    return target

@@ -43,9 +43,9 @@ class Preprocess:
         left = int(torch.randint(w - self.crop_size + 1, (), generator=g))
         return image[..., top : top + self.crop_size, left : left + self.crop_size]
 
-    def __call__(self, pil: Image.Image, g: torch.Generator) -> Tensor:
-        """PIL image → uint8 (3, H, W)."""
-        image = TF.pil_to_tensor(pil)
+    def __call__(self, pil: Image.Image | Tensor, g: torch.Generator) -> Tensor:
+        """PIL image (or uint8 (C, H, W): pix2pix's A and B stacked, one crop and flip) → uint8 (C, H, W)."""
+        image = pil if isinstance(pil, Tensor) else TF.pil_to_tensor(pil)
         bicubic = v2.InterpolationMode.BICUBIC
         if self.mode == "resize_and_crop":
             image = TF.resize(image, [self.load_size, self.load_size], interpolation=bicubic)

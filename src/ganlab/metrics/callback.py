@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
 from ganlab.metrics.inception import resolve_weights
+from ganlab.metrics.paired import paired_scores
 
 
 class FIDCallback(Checkpoint):
@@ -59,6 +60,7 @@ class FIDCallback(Checkpoint):
         self.best_iteration: int | None = None
         self.evaluator: FIDEvaluator | None = None
         self.sources: dict[str, torch.Tensor] = {}
+        self.pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # paired data: (sources, targets)
 
     def preflight(self) -> Path:
         """Find (or fetch) the weights now: a missing file stops the run before training."""
@@ -77,6 +79,8 @@ class FIDCallback(Checkpoint):
         )  # fmt: skip
         extra = {"per_class": True} if self.per_class else {}  # conditional DCGAN only
         self.sources = module.fid_sources(dm, self.num_fake, **extra)
+        if getattr(dm, "batch_kind", None) == "paired":  # pix2pix: also L1 / PSNR / SSIM to each target
+            self.pairs = dm.pairs()
         for key, ref in dm.fid_references(self.reference, self.num_real, **extra).items():
             self.evaluator.set_reference(key, ref)
         if self.monitor == "auto":
@@ -115,6 +119,10 @@ class FIDCallback(Checkpoint):
                 suffix = f"_{key}" if key else ""
                 values[f"val/fid{suffix}"] = result["fid"]
                 values[f"val/kid{suffix}"] = result["kid_mean"]
+            if self.pairs is not None:
+                make = lambda batch: module.fid_generate("a2b", batch)  # noqa: E731
+                scores = paired_scores(make, *self.pairs, self.batch_size, module.device)
+                values |= {f"val/{name}": value for name, value in scores.items()}
         module.train(was_training)
         value = self.last = values[self.monitor]
         if self.best is None or value < self.best:

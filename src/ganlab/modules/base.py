@@ -20,7 +20,7 @@ class GanModule(L.LightningModule):
     """
 
     nan_advice = "lower model.lr"
-    batch_kind = "images"  # what the data module must provide: "images" or "unpaired"
+    batch_kind = "images"  # what the data module must provide: "images", "unpaired" or "paired"
 
     def __init__(
         self, channels_last: bool = False, compile: bool = False, compile_mode: str | None = None

@@ -13,6 +13,7 @@ from ganlab.errors import ConfigError
 from ganlab.modules.base import GanModule
 from ganlab.modules.cyclegan import CycleGAN
 from ganlab.modules.dcgan import DCGAN
+from ganlab.modules.pix2pix import Pix2Pix
 from ganlab.train import build_callbacks, build_loggers, check_pairing
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -22,9 +23,11 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-PAIRS = [("dcgan", d) for d in ("mnist", "cifar10", "synthetic", "image_folder", "celeba")] + [
-    ("cyclegan", d) for d in ("horse2zebra", "unpaired_folder", "synthetic_unpaired")
-]
+PAIRS = (
+    [("dcgan", d) for d in ("mnist", "cifar10", "synthetic", "image_folder", "celeba")]
+    + [("cyclegan", d) for d in ("horse2zebra", "unpaired_folder", "synthetic_unpaired")]
+    + [("pix2pix", d) for d in ("facades", "paired_folder")]
+)
 
 
 @pytest.mark.parametrize("data", options("data"))
@@ -44,6 +47,9 @@ def test_model_data_pairs_instantiate_or_are_refused(tmp_path: Path, model: str,
         assert isinstance(datamodule, InMemoryImageDataModule | ImageFolderDataModule)
         assert module.generator.image_size == cfg.data.image_size == datamodule.image_size
         assert module.discriminator.channels == cfg.data.channels
+    elif isinstance(module, Pix2Pix):  # official: U-Net-256, D on concat(A, B)
+        assert module.generator.size_multiple == cfg.data.crop_size == 256
+        assert module.discriminator.net[0].in_channels == 2 * cfg.data.channels
     else:
         assert isinstance(module, CycleGAN) and module.g_a is not module.g_b
         assert cfg.data.image_size == 256
@@ -77,6 +83,7 @@ def test_callbacks_instantiate(tmp_path: Path) -> None:
         "RichProgressBar",
         "FIDCallback",
         "RunConfig",
+        "StopSignal",
         "IterationBudget",
     ]
 

@@ -1,0 +1,101 @@
+"""LPIPS (Zhang et al. 2018, AlexNet v0.1) for paired translations, with weights read as data.
+
+torchmetrics' ``LearnedPerceptualImagePatchSimilarity`` fetches torchvision's AlexNet through
+``torch.hub`` (unpickled with ``weights_only=False``) when it is built; here the same network is
+built empty and filled from files read with ``weights_only=True``: the AlexNet features from
+``metrics.lpips.weights_path`` (else the torch hub cache, fetched once, as the Inception weights)
+and the linear calibration layers shipped inside torchmetrics.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torchmetrics.functional.image import lpips as tm_lpips
+
+from ganlab.data.archive import network_timeout
+from ganlab.errors import GanlabError
+
+ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+ALEXNET_FILE = ALEXNET_URL.rsplit("/", 1)[-1]
+# torchvision's alexnet.features index → the LPIPS slice that holds it (torchmetrics' Alexnet)
+SLICES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 2, 5: 3, 6: 3, 7: 3, 8: 4, 9: 4, 10: 5, 11: 5}
+
+
+class MissingLpipsWeightsError(GanlabError):
+    """AlexNet weights for LPIPS are neither on disk nor downloadable, or are not AlexNet's."""
+
+
+def resolve_alexnet(weights_path: str | None, download: bool = True) -> Path:
+    """``weights_path``, else ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``, fetched if absent."""
+    if weights_path is not None:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise MissingLpipsWeightsError(
+                f"metrics.lpips.weights_path={path} does not exist; point it at {ALEXNET_FILE} "
+                f"(from {ALEXNET_URL}), or set metrics.lpips.enabled=false"
+            )
+        return path
+    path = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
+    if path.is_file():
+        return path
+    reason = "downloads disabled"
+    if download:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f"{path.name}.part{os.getpid()}")
+        try:
+            with network_timeout(60):
+                torch.hub.download_url_to_file(ALEXNET_URL, str(part), hash_prefix="7be5be79", progress=False)
+            part.replace(path)
+            return path
+        except Exception as e:
+            reason = f"the download failed: {' '.join(str(e).split())[:200]}"
+        finally:
+            part.unlink(missing_ok=True)
+    raise MissingLpipsWeightsError(
+        f"LPIPS needs torchvision's AlexNet weights {ALEXNET_FILE}: not in {path.parent} and {reason}; "
+        f"fetch {ALEXNET_URL} into {path.parent}, or pass metrics.lpips.weights_path=<file>, "
+        "or set metrics.lpips.enabled=false"
+    )
+
+
+def _tensors(path: Path, what: str) -> dict[str, Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise MissingLpipsWeightsError(f"{path} cannot be read as plain {what} weights ({e})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise MissingLpipsWeightsError(f"{path} is not a state dict of tensors ({what})")
+    return state
+
+
+class Lpips(nn.Module):
+    """images in [−1, 1] (B, 3, H, W) × 2 → LPIPS distance per image (B,); lower is closer."""
+
+    def __init__(self, alexnet: Path) -> None:
+        super().__init__()
+        self.net = tm_lpips._LPIPS(pretrained=False, net="alex", pnet_rand=True)  # nothing fetched or read
+        features = {}
+        for key, value in _tensors(alexnet, "AlexNet").items():
+            parts = key.split(".")
+            if parts[0] == "features" and int(parts[1]) in SLICES:
+                features[f"net.slice{SLICES[int(parts[1])]}.{parts[1]}.{parts[2]}"] = value
+        bundled = Path(inspect.getfile(tm_lpips)).parent / "lpips_models" / "alex.pth"
+        linear = {k: v for k, v in _tensors(bundled, "LPIPS linear").items() if k.startswith("lin")}
+        wanted = {
+            k for k in self.net.state_dict() if k.startswith(("net.", "lin0", "lin1", "lin2", "lin3", "lin4"))
+        }
+        if set(features) | set(linear) != wanted:
+            raise MissingLpipsWeightsError(
+                f"{alexnet} is not torchvision's AlexNet ({ALEXNET_FILE}): its features do not fit LPIPS"
+            )
+        self.net.load_state_dict({**features, **linear}, strict=False)
+        self.net.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, fake: Tensor, real: Tensor) -> Tensor:
+        return self.net(fake.float(), real.float()).flatten()

@@ -86,6 +86,7 @@ def test_onnx_export_matches_pytorch(tmp_path: Path, cyclegan_ckpt: Path) -> Non
     assert image.name == "image" and isinstance(image.shape[2], str) and isinstance(image.shape[3], str)
 
 
+@pytest.mark.slow
 def test_cli_export_official(tmp_path: Path, cyclegan_ckpt: Path) -> None:
     result = run_module("ganlab.export", f"ckpt={cyclegan_ckpt}", "output=official", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -73,20 +73,33 @@ def test_direction_picks_the_halves(pairs: Path, tmp_path: Path) -> None:
         PairedDataModule(str(tmp_path), root=str(pairs), direction="sideways")
 
 
-def test_pix2pix_trains_resumes_exactly_and_its_tools_work(tmp_path: Path, pairs: Path) -> None:
-    common = [*TINY_P2P, f"data.root={pairs}", "trainer.max_epochs=3", "callbacks.checkpoint.every_n_iters=3"]
-    train(make_cfg(tmp_path / "full", [*common, "max_iters=8"]))
+P2P_RUN = ["trainer.max_epochs=3", "callbacks.checkpoint.every_n_iters=3"]
+
+
+@pytest.fixture(scope="module")
+def p2p_run(tmp_path_factory: pytest.TempPathFactory, pairs: Path) -> Path:
+    """An uninterrupted 8-iteration pix2pix run."""
+    run = tmp_path_factory.mktemp("p2p")
+    train(make_cfg(run, [*TINY_P2P, f"data.root={pairs}", *P2P_RUN, "max_iters=8"]))
+    return run
+
+
+def test_pix2pix_trains_and_resumes_exactly(tmp_path: Path, pairs: Path, p2p_run: Path) -> None:
+    common = [*TINY_P2P, f"data.root={pairs}", *P2P_RUN]
     train(make_cfg(tmp_path / "first", [*common, "max_iters=4"]))
     ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
     train(make_cfg(tmp_path / "resumed", [*common, "max_iters=8", f"ckpt_path={ckpt}"]))
-    full, resumed = losses(tmp_path / "full"), losses(tmp_path / "resumed")
+    full, resumed = losses(p2p_run), losses(tmp_path / "resumed")
     assert len(full) == 8 and sorted(resumed) == [4, 5, 6, 7]
     for step, values in resumed.items():  # dropout masks, crops, flips and order all continue exactly
         assert values == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
     assert full[7][2] < full[0][2]  # the L1 term falls
-    assert (tmp_path / "full" / "samples" / "a2b_0000008.png").is_file()
+    assert (p2p_run / "samples" / "a2b_0000008.png").is_file()
 
-    last = tmp_path / "full" / "checkpoints" / "last.ckpt"
+
+@pytest.mark.slow
+def test_pix2pix_translate_and_export(tmp_path: Path, pairs: Path, p2p_run: Path) -> None:
+    last = p2p_run / "checkpoints" / "last.ckpt"
     out = [tmp_path / "t1", tmp_path / "t2"]
     for folder in out:  # translate: dropout on at test time, seeded: the same output twice
         result = run_module("ganlab.translate", f"ckpt={last}", f"input={pairs / 'test'}", f"output={folder}",

@@ -150,26 +150,29 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     return {**results, "iteration": ckpt.get("iteration"), "protocol": protocol}
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
-@one_line_errors
-def _hydra_main(cfg: DictConfig) -> None:
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """The scores of whichever of the three forms ``cfg`` gives (see the module docstring)."""
     if cfg.ckpt is not None and cfg.input is not None and cfg.real is not None and cfg.fake is None:
-        result = evaluate_translation(cfg)
-    elif cfg.ckpt is not None and cfg.real is None and cfg.fake is None:
+        return evaluate_translation(cfg)
+    if cfg.ckpt is not None and cfg.real is None and cfg.fake is None:
         if not is_ganlab(read_torch_file(cfg.ckpt)):
             raise ConfigError(
                 f"ckpt={cfg.ckpt} is not a ganlab checkpoint, so it names no data to score on; give "
                 "input=<source images> real=<target images> (an official generator file is translated "
                 "and scored)"
             )
-        result = evaluate_checkpoint(cfg)
-    elif cfg.ckpt is None and cfg.real is not None and cfg.fake is not None:
-        result = evaluate_folders(cfg)
-    else:
-        raise ConfigError(
-            "give ckpt=<file>, or both real=<dir> fake=<dir>, or ckpt=<generator> input=<dir> real=<dir>"
-        )
-    print(json.dumps(result))
+        return evaluate_checkpoint(cfg)
+    if cfg.ckpt is None and cfg.real is not None and cfg.fake is not None:
+        return evaluate_folders(cfg)
+    raise ConfigError(
+        "give ckpt=<file>, or both real=<dir> fake=<dir>, or ckpt=<generator> input=<dir> real=<dir>"
+    )
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+@one_line_errors
+def _hydra_main(cfg: DictConfig) -> None:
+    print(json.dumps(evaluate(cfg)))
 
 
 def main() -> None:

@@ -9,15 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
 import fabricate
 import official_arch as oa
 from conftest import fid_weights, make_cfg, run_module
 from ganlab.data.paired import PairedDataModule
-from ganlab.errors import ConfigError, DataError
+from ganlab.errors import ConfigError, DataError, GanlabError
+from ganlab.evaluate import evaluate
 from ganlab.nets.unet import UnetGenerator
-from ganlab.train import train
+from ganlab.train import CONFIG_DIR, train
 
 TINY_P2P = [
     "model=pix2pix", "data=paired_folder", "data.load_size=36", "data.crop_size=32", "data.num_workers=0",
@@ -119,8 +122,11 @@ def test_pix2pix_translate_and_export(tmp_path: Path, pairs: Path, p2p_run: Path
 
 def test_pix2pix_metrics_on_the_test_pairs(tmp_path: Path, pairs: Path) -> None:
     weights = fabricate.inception_weights(tmp_path / "inception.pth")
+    alexnet = tmp_path / "alexnet.pth"  # torchvision's AlexNet layout, random values (no download here)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), alexnet)
     metrics = ["metrics=fid", *fid_weights(weights), "metrics.fid.feature=64", "metrics.kid.subset_size=2",
                f"metrics.cache_dir={tmp_path / 'cache'}"]  # fmt: skip
+    metrics.append(f"metrics.lpips.weights_path={alexnet}")
     args = [*TINY_P2P, f"data.root={pairs}", "trainer.max_epochs=1", "trainer.limit_train_batches=3"]
     args += metrics
     train(make_cfg(tmp_path / "run", args))
@@ -133,6 +139,28 @@ def test_pix2pix_metrics_on_the_test_pairs(tmp_path: Path, pairs: Path) -> None:
     assert float(row["val/fid_a2b"]) >= 0
     saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["ganlab_config"]["metrics"]["reference"] == "test"  # the pix2pix default (model_data)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):  # evaluate: the same numbers
+        cfg = compose(
+            "evaluate", [f"ckpt={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "device=cpu", *metrics[1:]]
+        )
+    scores = evaluate(cfg)
+    assert scores["protocol"]["reference"] == "test"
+    for name in ("fid", "l1", "psnr", "ssim", "lpips"):
+        assert scores["a2b"][name] == pytest.approx(
+            float(row[f"val/{name}" if name != "fid" else "val/fid_a2b"]), rel=1e-4
+        )
+
+
+def test_preflight_names_every_missing_weights_file(tmp_path: Path, pairs: Path) -> None:
+    """Offline, a pix2pix run lacking both the Inception and the AlexNet weights fails once, naming both,
+    before training."""
+    missing = ["metrics=fid", f"metrics.fid.weights_path={tmp_path / 'no_inception.pth'}",
+               f"metrics.lpips.weights_path={tmp_path / 'no_alexnet.pth'}"]  # fmt: skip
+    with pytest.raises(GanlabError) as error:
+        train(make_cfg(tmp_path / "run", [*TINY_P2P, f"data.root={pairs}", "max_iters=2", *missing]))
+    message = str(error.value)
+    assert "no_inception.pth" in message and "no_alexnet.pth" in message and "\n" not in message
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_pix2pix_needs_paired_data(tmp_path: Path) -> None:

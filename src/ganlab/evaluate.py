@@ -29,6 +29,7 @@ from ganlab.data.images import load_rgb, readable_images
 from ganlab.errors import ConfigError
 from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches
 from ganlab.metrics.inception import resolve_weights
+from ganlab.metrics.lpips import Lpips, resolve_alexnet
 from ganlab.metrics.paired import paired_scores
 from ganlab.train import CONFIG_DIR
 from ganlab.translate import load_translator, run_generator
@@ -96,6 +97,13 @@ def evaluate_translation(cfg: DictConfig) -> dict[str, Any]:
     return {**result, "protocol": protocol}
 
 
+def _lpips(cfg: DictConfig, device: torch.device) -> Lpips | None:
+    conf = cfg.metrics.get("lpips") or {}
+    if not conf.get("enabled", True):
+        return None
+    return Lpips(resolve_alexnet(conf.get("weights_path"))).to(device)
+
+
 def _reference(cfg: DictConfig, ckpt: dict[str, Any]) -> str:
     """``metrics.reference`` as given on the command line, else the one the run was scored with."""
     given = HydraConfig.initialized() and any(
@@ -138,7 +146,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
             )
         if getattr(datamodule, "batch_kind", None) == "paired":  # pix2pix: each translation vs its target
             make = lambda batch: module.fid_generate("a2b", batch)  # noqa: E731
-            results["a2b"] |= paired_scores(make, *datamodule.pairs(), evaluator.batch_size, device)
+            lpips = _lpips(cfg, device)
+            results["a2b"] |= paired_scores(make, *datamodule.pairs(), evaluator.batch_size, device, lpips)
     protocol = {
         **evaluator.protocol(),
         "reference": reference,

@@ -157,7 +157,8 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **budget)
     fid = next((c for c in callbacks if isinstance(c, FIDCallback)), None)
     if fid is not None:
-        fid.preflight()  # missing Inception weights stop the run here, not after an epoch
+        # missing Inception (and, on paired data, LPIPS) weights stop the run here, all named at once
+        fid.preflight(paired=getattr(datamodule, "batch_kind", None) == "paired")
     for logger in loggers:
         logger.log_hyperparams(config)
     stop = next(c for c in callbacks if isinstance(c, StopSignal))

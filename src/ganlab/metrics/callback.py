@@ -11,8 +11,10 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_info
 
+from ganlab.errors import GanlabError
 from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
-from ganlab.metrics.inception import resolve_weights
+from ganlab.metrics.inception import MissingWeightsError, resolve_weights
+from ganlab.metrics.lpips import Lpips, resolve_alexnet
 from ganlab.metrics.paired import paired_scores
 
 
@@ -48,6 +50,7 @@ class FIDCallback(Checkpoint):
         kid: dict[str, Any] | None = None,
         monitor: str = "auto",
         per_class: bool = False,
+        lpips: dict[str, Any] | None = None,
     ) -> None:
         self.dirpath, self.cache_dir = Path(dirpath), cache_dir
         self.every_n_epochs, self.every_n_iters = every_n_epochs, every_n_iters
@@ -55,6 +58,8 @@ class FIDCallback(Checkpoint):
         self.batch_size, self.monitor, self.per_class = batch_size, monitor, per_class
         self.fid = {"weights_path": None, "feature": 2048, "allow_other_weights": False, **(fid or {})}
         self.kid = {"subsets": 100, "subset_size": 1000, **(kid or {})}
+        self.lpips = {"enabled": True, "weights_path": None, **(lpips or {})}
+        self.lpips_net: Lpips | None = None
         self.best: float | None = None
         self.last: float | None = None
         self.best_iteration: int | None = None
@@ -62,24 +67,45 @@ class FIDCallback(Checkpoint):
         self.sources: dict[str, torch.Tensor] = {}
         self.pairs: tuple[torch.Tensor, torch.Tensor] | None = None  # paired data: (sources, targets)
 
-    def preflight(self) -> Path:
-        """Find (or fetch) the weights now: a missing file stops the run before training."""
-        return resolve_weights(self.fid["weights_path"], allow_other=bool(self.fid["allow_other_weights"]))
+    def preflight(self, paired: bool = False) -> tuple[Path, Path | None]:
+        """Find (or fetch) every weights file now: one line naming all that are missing stops the run
+        before training. (Inception weights, AlexNet weights for LPIPS on paired data or None.)"""
+        found: list[Path | None] = [None, None]
+        errors = []
+        try:
+            found[0] = resolve_weights(
+                self.fid["weights_path"], allow_other=bool(self.fid["allow_other_weights"])
+            )
+        except GanlabError as e:
+            errors.append(e)
+        if paired and self.lpips["enabled"]:
+            try:
+                found[1] = resolve_alexnet(self.lpips["weights_path"])
+            except GanlabError as e:
+                errors.append(e)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise MissingWeightsError(" — and — ".join(str(e) for e in errors))
+        return found[0], found[1]  # type: ignore[return-value]
 
     @property
     def best_path(self) -> Path:
         return self.dirpath / "best.ckpt"
 
     def on_fit_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        weights = self.preflight()
         dm = trainer.datamodule
+        paired = getattr(dm, "batch_kind", None) == "paired"
+        weights, alexnet = self.preflight(paired)
+        if alexnet is not None:
+            self.lpips_net = Lpips(alexnet).to(module.device)
         self.evaluator = FIDEvaluator(
             weights, self.cache_dir, module.device, dim=int(self.fid["feature"]), batch_size=self.batch_size,
             kid_subsets=int(self.kid["subsets"]), kid_subset_size=int(self.kid["subset_size"]),
         )  # fmt: skip
         extra = {"per_class": True} if self.per_class else {}  # conditional DCGAN only
         self.sources = module.fid_sources(dm, self.num_fake, **extra)
-        if getattr(dm, "batch_kind", None) == "paired":  # pix2pix: also L1 / PSNR / SSIM to each target
+        if paired:  # pix2pix: also L1 / PSNR / SSIM / LPIPS of each translation to its target
             self.pairs = dm.pairs()
         for key, ref in dm.fid_references(self.reference, self.num_real, **extra).items():
             self.evaluator.set_reference(key, ref)
@@ -121,7 +147,7 @@ class FIDCallback(Checkpoint):
                 values[f"val/kid{suffix}"] = result["kid_mean"]
             if self.pairs is not None:
                 make = lambda batch: module.fid_generate("a2b", batch)  # noqa: E731
-                scores = paired_scores(make, *self.pairs, self.batch_size, module.device)
+                scores = paired_scores(make, *self.pairs, self.batch_size, module.device, self.lpips_net)
                 values |= {f"val/{name}": value for name, value in scores.items()}
         module.train(was_training)
         value = self.last = values[self.monitor]

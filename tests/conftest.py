@@ -50,6 +50,16 @@ TINY = [
 ]
 
 
+# a CycleGAN run of seconds: tiny networks, 32 px crops, two iterations
+TINY_CYCLE = [
+    "model=cyclegan", "data=unpaired_folder", "data.load_size=36", "data.crop_size=32",
+    "data.num_workers=0", "data.num_panels=2", "model.generator.ngf=4", "model.generator.n_blocks=1",
+    "model.discriminator.ndf=4", "model.discriminator.n_layers=2", "model.pool_size=3",
+    "model.n_epochs=1", "model.n_epochs_decay=0", "trainer=cpu", "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2", "~callbacks.progress_bar", "logger=none", "metrics=none",
+]  # fmt: skip
+
+
 @pytest.fixture
 def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A file server on 127.0.0.1 over a temporary folder: (base URL, folder). A file named

@@ -27,7 +27,7 @@ from PIL import Image
 from torch import nn
 
 import fabricate
-from conftest import TINY, make_cfg, run_module
+from conftest import TINY, TINY_CYCLE, make_cfg, run_module
 from ganlab.checkpoint import build_datamodule, build_module, build_network, check_config
 from ganlab.data.archive import safe_extract
 from ganlab.data.downloads import download_cyclegan
@@ -37,14 +37,6 @@ from ganlab.errors import CheckpointError, DataError
 from ganlab.metrics.inception import InceptionFeatures, WrongWeightsError, resolve_weights
 from ganlab.train import train
 from ganlab.translate import run_generator, run_tiled
-
-TINY_CYCLE = [
-    "model=cyclegan", "data=unpaired_folder", "data.load_size=36", "data.crop_size=32",
-    "data.num_workers=0", "data.num_panels=2", "model.generator.ngf=4", "model.generator.n_blocks=1",
-    "model.discriminator.ndf=4", "model.discriminator.n_layers=2", "model.pool_size=3",
-    "model.n_epochs=1", "model.n_epochs_decay=0", "trainer=cpu", "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2", "~callbacks.progress_bar", "logger=none", "metrics=none",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ from ganlab.nets.dcgan import Discriminator, Generator
 from ganlab.nets.patchgan import PatchDiscriminator
 from ganlab.nets.resnet import ResnetGenerator
 from ganlab.nets.unet import UnetGenerator
+from ganlab.official import first_difference
 
 
 def _by_name(*classes: type) -> dict[str, type]:
@@ -253,13 +254,11 @@ def build_network(ckpt: dict[str, Any], key: str, prefix: str, where: str = "che
         raise _refuse(where, f"model.{key}", "is missing")
     cls, _, kwargs = components[key]
     state = _weights(ckpt, prefix)
-    shapes = _meta_shapes(cls, kwargs, where, f"model.{key}")
-    stored = {k: v.shape for k, v in state.items()}
-    if shapes != stored:
-        differ = sorted(set(shapes) ^ set(stored)) or [k for k in shapes if shapes[k] != stored[k]]
+    differ = first_difference(_meta_shapes(cls, kwargs, where, f"model.{key}"), state)
+    if differ is not None:
         raise CheckpointError(
             f"{where}: the weights under {prefix!r} do not fit model.{key} as configured "
-            f"(first difference: {differ[0]!r}); the file is damaged or was edited"
+            f"(first difference: {differ!r}); the file is damaged or was edited"
         )
     net = cls(**kwargs)
     net.load_state_dict(state)

@@ -127,6 +127,14 @@ def _patchgan(state: dict[str, Tensor]) -> OfficialNet | None:
     )
 
 
+def first_difference(shapes: dict[str, torch.Size], state: dict[str, Tensor]) -> str | None:
+    """The first key whose presence or shape differs between a network's ``shapes`` and ``state``."""
+    stored = {k: v.shape for k, v in state.items()}
+    if shapes == stored:
+        return None
+    return (sorted(set(shapes) ^ set(stored)) or [k for k in shapes if shapes[k] != stored[k]])[0]
+
+
 def identify(state: dict[str, Tensor]) -> OfficialNet | None:
     """The official network a state dict is, or None when it is none of them."""
     state = _drop_stale_stats(state)
@@ -163,12 +171,11 @@ def build_official(state: dict[str, Tensor], where: str) -> tuple[nn.Module, Off
             shapes = {k: v.shape for k, v in found.cls(**found.kwargs).state_dict().items()}
     except ValueError as e:
         raise CheckpointError(f"{where}: {found.describe()} cannot be built ({e})") from None
-    stored = {k: v.shape for k, v in mapped.items()}
-    if shapes != stored:
-        differ = sorted(set(shapes) ^ set(stored)) or [k for k in shapes if shapes[k] != stored[k]]
+    differ = first_difference(shapes, mapped)
+    if differ is not None:
         raise CheckpointError(
             f"{where} looks like {found.describe()} but its weights do not fit it (first difference: "
-            f"{differ[0]!r}); the file is damaged or from another architecture"
+            f"{differ!r}); the file is damaged or from another architecture"
         )
     net = found.cls(**found.kwargs)
     net.load_state_dict(mapped)

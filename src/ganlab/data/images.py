@@ -87,6 +87,25 @@ def find_unreadable(paths: list[Path]) -> list[Path]:
     return bad
 
 
+def usable_images(folder: Path, skip_corrupt: bool) -> list[Path]:
+    """The images below ``folder``; unreadable ones stop the run in one line naming them, or are
+    skipped with one warning listing them (``data.skip_corrupt=true``)."""
+    paths = list_images(folder)
+    bad = find_unreadable(paths)
+    if bad and not skip_corrupt:
+        raise DataError(
+            f"{len(bad)} unreadable image(s) in {folder}: {', '.join(p.name for p in bad[:10])}"
+            f"{' ...' if len(bad) > 10 else ''}; delete them or set data.skip_corrupt=true"
+        )
+    if bad:
+        warnings.warn(
+            f"skipping {len(bad)} unreadable image(s) in {folder}: {', '.join(p.name for p in bad)}",
+            stacklevel=3,
+        )
+        paths = [p for p in paths if p not in set(bad)]
+    return paths
+
+
 def to_rgb(image: Image.Image, path: Path | str = "image") -> Image.Image:
     """An RGB copy of ``image``: 16-bit gray scaled to 8 bits (v·255/65535, rounded), others by PIL."""
     _check_mode(image, Path(path))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import lightning as L
@@ -16,7 +15,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ganlab.data.base import to_model_range
 from ganlab.data.downloads import download_pix2pix
-from ganlab.data.images import find_unreadable, list_images, load_rgb
+from ganlab.data.images import load_rgb, usable_images
 from ganlab.data.unpaired import EpochTaggedSampler, Preprocess, _item_seed
 from ganlab.errors import ConfigError, DataError
 from ganlab.metrics.evaluator import Reference
@@ -123,18 +122,9 @@ class PairedDataModule(L.LightningDataModule):
                 f"data.root={self.folder} does not exist; expected a folder with train/ of A|B images"
             )
         folder = self.folder / split
-        paths = list_images(folder) if folder.is_dir() else []
+        paths = usable_images(folder, self.skip_corrupt) if folder.is_dir() else []
         if required and not paths:
             raise DataError(f"{folder} holds no images; expected train/ (and test/ or val/) of A|B images")
-        bad = find_unreadable(paths)
-        if bad and not self.skip_corrupt:
-            raise DataError(
-                f"{len(bad)} unreadable image(s) in {folder}: {', '.join(p.name for p in bad[:10])}; "
-                "delete them or set data.skip_corrupt=true"
-            )
-        if bad:
-            warnings.warn(f"skipping {len(bad)} unreadable image(s) in {folder}", stacklevel=2)
-            paths = [p for p in paths if p not in set(bad)]
         return paths
 
     def setup(self, stage: str | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ganlab.data.base import to_model_range
 from ganlab.data.downloads import download_cyclegan
-from ganlab.data.images import find_unreadable, list_images, load_rgb
+from ganlab.data.images import load_rgb, usable_images
 from ganlab.errors import ConfigError, DataError
 from ganlab.metrics.evaluator import Reference
 
@@ -218,23 +217,10 @@ class UnpairedDataModule(L.LightningDataModule):
             if not required:
                 return []
             raise DataError(f"{self.folder} has no {split}/ folder; expected trainA/, trainB/ with images")
-        paths = list_images(folder)
+        paths = usable_images(folder, self.skip_corrupt)
         if required and not paths:
-            raise DataError(f"{folder} holds no images ({', '.join(sorted(IMG_EXTENSIONS))})")
-        bad = find_unreadable(paths)
-        if bad and not self.skip_corrupt:
-            raise DataError(
-                f"{len(bad)} unreadable image(s) in {folder}: {', '.join(p.name for p in bad[:10])}"
-                f"{' ...' if len(bad) > 10 else ''}; delete them or set data.skip_corrupt=true"
-            )
-        if bad:
-            warnings.warn(
-                f"skipping {len(bad)} unreadable image(s) in {folder}: {', '.join(p.name for p in bad)}",
-                stacklevel=2,
-            )
-            paths = [p for p in paths if p not in set(bad)]
-            if required and not paths:
-                raise DataError(f"{folder} holds no readable images")
+            kinds = ", ".join(sorted(IMG_EXTENSIONS))
+            raise DataError(f"{folder} holds no images that can be read ({kinds})")
         return paths
 
     def setup(self, stage: str | None = None) -> None:

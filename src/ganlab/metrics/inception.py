@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -51,25 +52,37 @@ def resolve_weights(weights_path: str | None, download: bool = True, allow_other
         return check_weights(path, allow_other)
     reason = "downloads disabled"
     if download:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + f".part{os.getpid()}")
-        try:
-            with network_timeout(60):
-                torch.hub.download_url_to_file(URL_INCEPTION_V3, str(part), progress=False)
-            check_weights(part, allow_other=False)  # a wrong download never takes the name
-            part.replace(path)
+        reason = fetch_once(
+            URL_INCEPTION_V3, path, verify=lambda part: check_weights(part, allow_other=False)
+        )
+        if reason is None:
             return path
-        except WrongWeightsError:
-            raise
-        except Exception as e:
-            reason = f"the download failed: {' '.join(str(e).split())}"
-        finally:
-            part.unlink(missing_ok=True)
     raise MissingWeightsError(
         f"FID needs the Inception weights {WEIGHTS_FILE}: not in {path.parent} and {reason}; fetch it "
         f"from {URL_INCEPTION_V3} into {path.parent}, or pass metrics.fid.weights_path=<file>, "
         "or turn FID off with metrics=none"
     )
+
+
+def fetch_once(url: str, path: Path, verify: Callable[[Path], object] | None = None) -> str | None:
+    """Download ``url`` to ``path`` (the torch hub cache) through a per-process part file that takes
+    the name only once complete and accepted by ``verify`` (whose one-line errors propagate).
+    Returns None on success, else why it failed, for the caller's one-line error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f"{path.name}.part{os.getpid()}")
+    try:
+        with network_timeout(60):
+            torch.hub.download_url_to_file(url, str(part), progress=False)
+        if verify is not None:
+            verify(part)  # a wrong download never takes the name
+        part.replace(path)
+        return None
+    except GanlabError:
+        raise
+    except Exception as e:
+        return f"the download failed: {' '.join(str(e).split())[:200]}"
+    finally:
+        part.unlink(missing_ok=True)
 
 
 @cache

@@ -10,18 +10,18 @@ and the linear calibration layers shipped inside torchmetrics.
 from __future__ import annotations
 
 import inspect
-import os
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torchmetrics.functional.image import lpips as tm_lpips
 
-from ganlab.data.archive import network_timeout
 from ganlab.errors import GanlabError
+from ganlab.metrics.inception import fetch_once, weights_sha256
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 ALEXNET_FILE = ALEXNET_URL.rsplit("/", 1)[-1]
+ALEXNET_SHA256 = "7be5be79"  # torchvision's published prefix, as torch.hub names files
 # torchvision's alexnet.features index → the LPIPS slice that holds it (torchmetrics' Alexnet)
 SLICES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 2, 5: 3, 6: 3, 7: 3, 8: 4, 9: 4, 10: 5, 11: 5}
 
@@ -45,22 +45,22 @@ def resolve_alexnet(weights_path: str | None, download: bool = True) -> Path:
         return path
     reason = "downloads disabled"
     if download:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(f"{path.name}.part{os.getpid()}")
-        try:
-            with network_timeout(60):
-                torch.hub.download_url_to_file(ALEXNET_URL, str(part), hash_prefix="7be5be79", progress=False)
-            part.replace(path)
+        reason = fetch_once(ALEXNET_URL, path, verify=_check_alexnet_download)
+        if reason is None:
             return path
-        except Exception as e:
-            reason = f"the download failed: {' '.join(str(e).split())[:200]}"
-        finally:
-            part.unlink(missing_ok=True)
     raise MissingLpipsWeightsError(
         f"LPIPS needs torchvision's AlexNet weights {ALEXNET_FILE}: not in {path.parent} and {reason}; "
         f"fetch {ALEXNET_URL} into {path.parent}, or pass metrics.lpips.weights_path=<file>, "
         "or set metrics.lpips.enabled=false"
     )
+
+
+def _check_alexnet_download(path: Path) -> None:
+    digest = weights_sha256(path)
+    if not digest.startswith(ALEXNET_SHA256):
+        raise MissingLpipsWeightsError(
+            f"the download of {ALEXNET_URL} has sha256 {digest[:16]}…, not the published {ALEXNET_SHA256}…"
+        )
 
 
 def _tensors(path: Path, what: str) -> dict[str, Tensor]:

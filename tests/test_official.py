@@ -188,3 +188,29 @@ def test_evaluate_scores_an_official_generator_on_folders(tmp_path: Path) -> Non
         no_data = compose("evaluate", [*common, f"ckpt={tmp_path / 'g.pth'}"])
     with pytest.raises(ConfigError, match="input=<source images> real=<target images>"):
         evaluate(no_data)
+
+
+def test_official_model_zoo_names_are_fetched_once(tmp_path: Path, http_root, monkeypatch) -> None:
+    """ckpt=official:<name> fetches the model-zoo generator into the hub cache once; a download that is
+    not an official generator is refused and not kept; an unknown name lists the zoo."""
+    from ganlab import official
+
+    base, served = http_root
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(official, "ZOO_URL", base + "{name}.pth")
+    generator = oa.randomise(oa.ResnetGenerator(3, 3, ngf=4, n_blocks=9), seed=7)
+    torch.save(generator.state_dict(), served / "horse2zebra.pth")
+    torch.save(oa.NLayerDiscriminator(3, ndf=4).state_dict(), served / "zebra2horse.pth")  # wrong content
+    image = photos(tmp_path / "in", n=1, jpeg=False)[0]
+    common = {"input": image, "device": "cpu", "crop_size": 64}
+    translate_folder(translate_cfg(ckpt="official:horse2zebra", output=tmp_path / "a.png", **common))
+    (served / "horse2zebra.pth").unlink()  # the second use reads the cache
+    translate_folder(translate_cfg(ckpt="official:horse2zebra", output=tmp_path / "b.png", **common))
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    with pytest.raises(CheckpointError, match="not an official generator"):
+        translate_folder(translate_cfg(ckpt="official:zebra2horse", output=tmp_path / "c.png", **common))
+    assert sorted(p.name for p in (tmp_path / "hub" / "checkpoints").iterdir()) == [
+        "cyclegan_horse2zebra.pth"
+    ]
+    with pytest.raises(CheckpointError, match="not in the official CycleGAN model zoo"):
+        translate_folder(translate_cfg(ckpt="official:horse2unicorn", output=tmp_path / "d.png", **common))

@@ -31,6 +31,7 @@ from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches
 from ganlab.metrics.inception import resolve_weights
 from ganlab.metrics.lpips import Lpips, resolve_alexnet
 from ganlab.metrics.paired import paired_scores
+from ganlab.official import resolve_model
 from ganlab.train import CONFIG_DIR
 from ganlab.translate import load_translator, run_generator
 
@@ -164,7 +165,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.ckpt is not None and cfg.input is not None and cfg.real is not None and cfg.fake is None:
         return evaluate_translation(cfg)
     if cfg.ckpt is not None and cfg.real is None and cfg.fake is None:
-        if not is_ganlab(read_torch_file(cfg.ckpt)):
+        if not is_ganlab(read_torch_file(resolve_model(cfg.ckpt))):
             raise ConfigError(
                 f"ckpt={cfg.ckpt} is not a ganlab checkpoint, so it names no data to score on; give "
                 "input=<source images> real=<target images> (an official generator file is translated "

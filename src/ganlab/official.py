@@ -19,17 +19,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ganlab.data.downloads import fetch_once
 from ganlab.errors import CheckpointError
 from ganlab.nets.patchgan import PatchDiscriminator
 from ganlab.nets.resnet import ResnetGenerator
 from ganlab.nets.unet import UnetGenerator
 
 STATS = ("running_mean", "running_var", "num_batches_tracked")
+# the official model zoo (scripts/download_cyclegan_model.sh): one generator per name
+ZOO_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{name}.pth"
+ZOO = (
+    "apple2orange", "orange2apple", "summer2winter_yosemite", "winter2summer_yosemite", "horse2zebra",
+    "zebra2horse", "monet2photo", "style_monet", "style_cezanne", "style_ukiyoe", "style_vangogh", "sat2map",
+    "map2sat", "cityscapes_photo2label", "cityscapes_label2photo", "facades_photo2label",
+    "facades_label2photo", "iphone2dslr_flower",
+)  # fmt: skip
+ZOO_PREFIX = "official:"
 UNET_DOWN = re.compile(r"model\.model\.1(?:\.model\.3)*\.model\.1\.weight")
 
 
@@ -180,6 +191,35 @@ def build_official(state: dict[str, Tensor], where: str) -> tuple[nn.Module, Off
     net = found.cls(**found.kwargs)
     net.load_state_dict(mapped)
     return net.eval(), found
+
+
+def resolve_model(spec: str) -> str:
+    """``official:<name>``: that model-zoo generator, fetched once into the torch hub cache (and
+    refused unless it is an official generator's state dict); any other ``ckpt`` unchanged."""
+    if not str(spec).startswith(ZOO_PREFIX):
+        return spec
+    name = str(spec)[len(ZOO_PREFIX) :]
+    if name not in ZOO:
+        raise CheckpointError(
+            f"ckpt={spec}: {name!r} is not in the official CycleGAN model zoo ({', '.join(ZOO)})"
+        )
+    path = Path(torch.hub.get_dir()) / "checkpoints" / f"cyclegan_{name}.pth"
+    if not path.is_file():
+        url = ZOO_URL.format(name=name)
+        reason = fetch_once(url, path, verify=_check_zoo_file)
+        if reason is not None:
+            raise CheckpointError(f"ckpt={spec}: {reason}; download {url} yourself and pass ckpt=<that file>")
+    return str(path)
+
+
+def _check_zoo_file(path: Path) -> None:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"the downloaded {path.name} is not plain weights ({e})") from None
+    found = identify(state) if is_state_dict(state) else None
+    if found is None or not found.is_generator:
+        raise CheckpointError(f"the downloaded {path.name} is not an official generator's weights; not kept")
 
 
 def official_inference(net: nn.Module, batch_stats: bool, dropout: bool) -> nn.Module:

@@ -34,7 +34,7 @@ from ganlab.checkpoint import build_network, has_ema, is_ganlab, model_kind, rea
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import IMG_EXTENSIONS, find_unreadable, load_rgb, readable_images
 from ganlab.errors import CheckpointError, ConfigError, DataError
-from ganlab.official import build_official, is_state_dict, official_inference
+from ganlab.official import build_official, is_state_dict, official_inference, resolve_model
 from ganlab.outputs import check_apart, check_new_files
 from ganlab.train import CONFIG_DIR
 
@@ -153,7 +153,7 @@ class Translator:
 def load_translator(cfg: DictConfig, device: torch.device) -> Translator:
     """A ganlab CycleGAN / pix2pix checkpoint, or an official generator weight file."""
     where = f"ckpt={cfg.ckpt}"
-    obj = read_torch_file(cfg.ckpt)
+    obj = read_torch_file(resolve_model(cfg.ckpt))
     if is_ganlab(obj):
         return _ganlab_translator(obj, cfg, where, device)
     if is_state_dict(obj):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tempfile
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from torch import Tensor, nn
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torchmetrics.image.fid import NoTrainInceptionV3
 
-from ganlab.data.archive import network_timeout
+from ganlab.data.downloads import fetch_once
 from ganlab.errors import ConfigError, GanlabError
 
 WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
@@ -62,27 +60,6 @@ def resolve_weights(weights_path: str | None, download: bool = True, allow_other
         f"from {URL_INCEPTION_V3} into {path.parent}, or pass metrics.fid.weights_path=<file>, "
         "or turn FID off with metrics=none"
     )
-
-
-def fetch_once(url: str, path: Path, verify: Callable[[Path], object] | None = None) -> str | None:
-    """Download ``url`` to ``path`` (the torch hub cache) through a per-process part file that takes
-    the name only once complete and accepted by ``verify`` (whose one-line errors propagate).
-    Returns None on success, else why it failed, for the caller's one-line error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f"{path.name}.part{os.getpid()}")
-    try:
-        with network_timeout(60):
-            torch.hub.download_url_to_file(url, str(part), progress=False)
-        if verify is not None:
-            verify(part)  # a wrong download never takes the name
-        part.replace(path)
-        return None
-    except GanlabError:
-        raise
-    except Exception as e:
-        return f"the download failed: {' '.join(str(e).split())[:200]}"
-    finally:
-        part.unlink(missing_ok=True)
 
 
 @cache

@@ -16,8 +16,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.functional.image import lpips as tm_lpips
 
+from ganlab.data.downloads import fetch_once
 from ganlab.errors import GanlabError
-from ganlab.metrics.inception import fetch_once, weights_sha256
+from ganlab.metrics.inception import weights_sha256
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 ALEXNET_FILE = ALEXNET_URL.rsplit("/", 1)[-1]

@@ -5,9 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install train test test-slow lint format clean distclean bench bench-gpu quality
+.PHONY: help install train test test-slow lint format clean distclean bench bench-gpu quality
 
-install: $(STAMP)
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E -e 's/:[^#]*## /\t/' -e 's/\$$\$$/\$$/g' | expand -t 14
+
+install: $(STAMP)  ## .venv with ganlab (editable) and its dev and export extras
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

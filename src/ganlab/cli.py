@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -78,12 +79,33 @@ def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def run_cli(entry: Callable[[], object]) -> None:
+def config_dir() -> str:
+    """The configs: ``ganlab/conf`` inside an installed wheel, else the checkout's top-level ``conf/``."""
+    here = Path(__file__).resolve().parent
+    packaged, checkout = here / "conf", here.parents[1] / "conf"
+    return str(packaged if (packaged / "train.yaml").is_file() else checkout)
+
+
+def tool_help(name: str, doc: str | None) -> str:
+    """``ganlab-<name> --help``: the tool's own docstring and its options with their comments (its
+    ``conf/<name>.yaml`` up to the Hydra plumbing), not train's config groups."""
+    options = (Path(config_dir()) / f"{name}.yaml").read_text().split("\ndefaults:")[0].rstrip()
+    return (
+        f"{(doc or '').strip()}\n\nOptions, as key=value (defaults and meaning, from {name}.yaml):\n\n"
+        f"{options}\n\n--cfg job prints the composed config; errors are one line and exit 1."
+    )
+
+
+def run_cli(entry: Callable[[], object], tool: str | None = None, doc: str | None = None) -> None:
     """Run a ``@hydra.main`` function; config and data errors print one line and exit 1.
 
     Hydra normally prints its own multi-line report; with ``HYDRA_FULL_ERROR`` set it lets
-    exceptions through, so we can condense them. A user who set it gets full tracebacks.
+    exceptions through, so we can condense them. A user who set it gets full tracebacks. A
+    ``tool`` answers ``--help`` with its own options (train keeps Hydra's help: its config groups).
     """
+    if tool is not None and any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+        print(tool_help(tool, doc))
+        return
     quiet_third_party()
     user_wants_traces = _traces["wanted"] = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"

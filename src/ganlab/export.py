@@ -136,7 +136,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_cli(_hydra_main)
+    run_cli(_hydra_main, tool="export", doc=__doc__)
 
 
 if __name__ == "__main__":

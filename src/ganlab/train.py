@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig, StopSignal
 from ganlab.checkpoint import check_config, load_checkpoint
-from ganlab.cli import one_line, report, run_cli, user_error
+from ganlab.cli import config_dir, one_line, report, run_cli, user_error
 from ganlab.errors import (
     CheckpointError,
     ConfigError,
@@ -29,7 +29,7 @@ from ganlab.errors import (
 from ganlab.metrics.callback import FIDCallback
 from ganlab.sweep import assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONFIG_DIR = config_dir()
 # ${ganlab.if:<bool>,<then>,<else>}: a value that depends on another (conf/model_data/dcgan_mnist.yaml)
 OmegaConf.register_new_resolver("ganlab.if", lambda cond, then, other: then if cond else other, replace=True)
 

@@ -78,10 +78,10 @@ def test_callbacks_instantiate(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path, ["max_iters=7"])
     names = [type(c).__name__ for c in build_callbacks(cfg, {})]
     assert names == [
+        "FIDCallback",
         "LastCheckpoint",
         "SampleGrid",
         "RichProgressBar",
-        "FIDCallback",
         "RunConfig",
         "StopSignal",
         "IterationBudget",

@@ -197,6 +197,46 @@ def test_training_logs_fid_and_keeps_best_ckpt_of_the_lowest(
     assert len(list((tmp_path / "cache" / "fid-real").glob("*.pt"))) == 1
 
 
+def test_best_fid_and_best_ckpt_survive_a_resume(tmp_path: Path, mnist_root: Path, weights: Path) -> None:
+    """FID is settled before last.ckpt is written at the same iteration, so last.ckpt holds the best
+    so far; after a resume a worse model never replaces best.ckpt and val/fid_best stays the minimum."""
+    overrides = [
+        *[a for a in TINY if a != "metrics=none"], f"paths.data_dir={mnist_root}", "logger=csv",
+        *fid_weights(weights), "metrics.fid.feature=64", "metrics.every_n_epochs=null",
+        "metrics.every_n_iters=2", "metrics.num_fake=16", "metrics.num_real=16", "metrics.batch_size=16",
+        "metrics.kid.subset_size=8", f"paths.cache_dir={tmp_path / 'cache'}", "model.lr=0.01",
+        "trainer.max_epochs=2",
+    ]  # fmt: skip
+    train(make_cfg(tmp_path / "first", [*overrides, "max_iters=2"]))
+    last = torch.load(tmp_path / "first" / "checkpoints" / "last.ckpt", weights_only=True)
+    (state,) = [v for k, v in last["callbacks"].items() if k.startswith("FIDCallback")]
+    (first_fid,) = read_fids(tmp_path / "first")
+    assert (
+        last["iteration"] == 2 and state["best"] == pytest.approx(first_fid) and state["best_iteration"] == 2
+    )
+    resumed = [*overrides, "max_iters=8", f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}"]
+    train(make_cfg(tmp_path / "second", resumed))
+    fids = [first_fid, *read_fids(tmp_path / "second")]
+    with open(next((tmp_path / "second").glob("csv/version_*/metrics.csv"))) as f:
+        logged_best = [float(r["val/fid_best"]) for r in csv.DictReader(f) if r.get("val/fid_best")]
+    assert logged_best[-1] == pytest.approx(min(fids))  # the first run's value counts after the resume
+    best_ckpt = tmp_path / "second" / "checkpoints" / "best.ckpt"
+    if min(fids) == first_fid:  # the resumed run never beat the first one: its best.ckpt stays where it is
+        assert not best_ckpt.exists()
+    else:
+        saved = torch.load(best_ckpt, weights_only=True)
+        (best_state,) = [v for k, v in saved["callbacks"].items() if k.startswith("FIDCallback")]
+        assert (
+            best_state["best"] == pytest.approx(min(fids))
+            and saved["iteration"] == best_state["best_iteration"]
+        )
+
+
+def read_fids(run_dir: Path) -> list[float]:
+    with open(next(run_dir.glob("csv/version_*/metrics.csv"))) as f:
+        return [float(r["val/fid"]) for r in csv.DictReader(f) if r.get("val/fid")]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -56,9 +56,12 @@ def build_loggers(cfg: DictConfig, resume: dict[str, Any], info: dict[str, Any] 
 
 
 def build_callbacks(cfg: DictConfig, config: dict[str, Any]) -> list[L.Callback]:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks = []
     if cfg.get("metrics") and cfg.metrics.get("_target_"):  # metrics=none may still carry a model_data key
+        # first: Lightning runs Checkpoint callbacks last in list order, so FID (and best.ckpt) is
+        # settled before LastCheckpoint writes last.ckpt with the FID state: a resume keeps the best
         callbacks.append(instantiate(cfg.metrics))
+    callbacks += [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     callbacks.append(RunConfig(config))
     callbacks.append(StopSignal())
     if cfg.get("max_iters"):

@@ -17,7 +17,7 @@ import torch
 
 from conftest import TINY, make_cfg, run_module
 from fabricate import wandb_keys
-from ganlab.errors import NonFiniteLossError
+from ganlab.errors import ConfigError, NonFiniteLossError
 from ganlab.train import train
 
 
@@ -184,6 +184,8 @@ def test_cli_missing_data_is_one_line(tmp_path: Path) -> None:
         ("+trainer.max_steps=10", "max_iters"),
         ("model.loss=wgan", "non_saturating"),
         ("+model.foo=1", "foo"),
+        ("model.lrr=1", "model has no key lrr; did you mean model.lr?"),  # the closest key, not Hydra's "+"
+        ("trainer.max_epoch=1", "did you mean trainer.max_epochs?"),
     ],
 )
 def test_cli_config_errors_are_one_line(tmp_path: Path, override: str, expected: str) -> None:
@@ -192,6 +194,12 @@ def test_cli_config_errors_are_one_line(tmp_path: Path, override: str, expected:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with a CUDA device")
+def test_gpu_trainer_without_a_gpu_says_what_to_use(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no CUDA device: use trainer=cpu or trainer=auto"):
+        train(make_cfg(tmp_path / "run", ["trainer=gpu", "logger=none"]))
 
 
 def test_cli_train_then_resume(tmp_path: Path, mnist_root: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -12,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.errors import GanlabError
@@ -96,6 +101,32 @@ def tool_help(name: str, doc: str | None) -> str:
     )
 
 
+def missing_key_hint(message: str, config_name: str) -> str | None:
+    """For Hydra's "Could not override 'model.lrr'": "model has no key lrr; did you mean lr?" (the
+    closest key of that node in the config the other overrides compose), else None."""
+    found = re.search(r"Could not override '([^']+)'", message)
+    if found is None:
+        return None
+    key = found.group(1)
+    parent, _, leaf = key.rpartition(".")
+    others = [a for a in sys.argv[1:] if "=" in a and not a.startswith(("-", f"{key}=", f"+{key}="))]
+    keys: list[str] = []
+    try:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = compose(config_name, overrides=others)
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        keys = [str(k) for k in node] if isinstance(node, DictConfig) else []
+    except Exception:  # the other overrides do not compose alone (a sweep list): no suggestion
+        pass
+    close = difflib.get_close_matches(leaf, keys, n=1, cutoff=0.6)
+    owner = parent or "the config"
+    if close:
+        return f"{owner} has no key {leaf}; did you mean {f'{parent}.' if parent else ''}{close[0]}?"
+    listed = f" (its keys: {', '.join(keys)})" if keys else ""
+    return f"{owner} has no key {leaf}{listed}; to add a new key on purpose, write +{key}=..."
+
+
 def run_cli(entry: Callable[[], object], tool: str | None = None, doc: str | None = None) -> None:
     """Run a ``@hydra.main`` function; config and data errors print one line and exit 1.
 
@@ -115,5 +146,6 @@ def run_cli(entry: Callable[[], object], tool: str | None = None, doc: str | Non
         error = user_error(e)
         if error is None or user_wants_traces:
             raise
-        report(error)
+        hint = missing_key_hint(str(error), tool or "train")
+        print(f"error: {hint}", file=sys.stderr) if hint else report(error)
         sys.exit(getattr(error, "exit_code", 1))

@@ -10,6 +10,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -74,6 +75,12 @@ def _check(cfg: DictConfig) -> None:
         raise ConfigError(
             "trainer.max_steps counts optimizer steps (two or more per GAN iteration); "
             "set max_iters=N to stop after N iterations (batches)"
+        )
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} but this machine has no CUDA device: use trainer=cpu "
+            "or trainer=auto"
         )
 
 

@@ -45,6 +45,7 @@ def test_wheel_ships_every_config_and_a_script_per_tool(installed: tuple[Path, d
     in_checkout = {p.relative_to(REPO / "conf") for p in (REPO / "conf").rglob("*.yaml")}
     assert shipped == in_checkout and len(shipped) > 30
     assert {p.name for p in (target / "bin").iterdir()} >= {f"ganlab-{t}" for t in TOOLS}
+    assert (target / "hydra_plugins" / "ganlab_optuna_sweeper" / "optuna_sweeper.py").is_file()
     (wheel,) = (target.parent / "dist").glob("*.whl")
     assert not [n for n in zipfile.ZipFile(wheel).namelist() if n.startswith(("tests/", "outputs/"))]
 

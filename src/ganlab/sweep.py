@@ -114,8 +114,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# jobs of the last multirun in this process that did not complete (read by ganlab.train.main)
+LAST_SWEEP: dict[str, Any] = {"failed": 0, "jobs": 0, "dir": None}
+
+
 class SweepSummary(Callback):
-    """At the end of a multirun: ``summary.csv`` and ``summary.txt`` in the sweep dir, and printed."""
+    """At the end of a multirun: ``summary.csv`` and ``summary.txt`` in the sweep dir, and printed;
+    the count of jobs that did not complete is kept for the exit status."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -132,3 +137,4 @@ class SweepSummary(Callback):
         text = f"{header}\ncommon overrides: {' '.join(common) or '-'}\n{table}\n"
         (sweep_dir / "summary.txt").write_text(text)
         print(f"\n{text}")
+        LAST_SWEEP.update(failed=failed, jobs=len(rows), dir=str(sweep_dir))

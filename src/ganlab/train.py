@@ -28,7 +28,7 @@ from ganlab.errors import (
     NonFiniteLossError,
 )
 from ganlab.metrics.callback import FIDCallback
-from ganlab.sweep import assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
+from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
 
 CONFIG_DIR = config_dir()
 # ${ganlab.if:<bool>,<then>,<else>}: a value that depends on another (conf/model_data/dcgan_mnist.yaml)
@@ -288,8 +288,16 @@ def record_failure(cfg: DictConfig, error: BaseException) -> None:
 
 
 def main() -> None:
-    """Console entry point (``ganlab-train``): user errors become one line and exit status 1."""
+    """Console entry point (``ganlab-train``): user errors become one line and exit status 1; a sweep
+    in which any job did not complete exits 1 after its summary."""
     run_cli(_hydra_main)
+    if LAST_SWEEP["failed"]:
+        print(
+            f"error: {LAST_SWEEP['failed']} of {LAST_SWEEP['jobs']} sweep job(s) did not complete; "
+            f"see {LAST_SWEEP['dir']}/summary.txt and each job's error.txt",
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def test_callbacks_instantiate(tmp_path: Path) -> None:
         "FIDCallback",
         "LastCheckpoint",
         "SampleGrid",
-        "RichProgressBar",
+        "ProgressBar",
         "RunConfig",
         "StopSignal",
         "IterationBudget",

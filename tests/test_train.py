@@ -208,6 +208,8 @@ def test_cli_train_then_resume(tmp_path: Path, mnist_root: Path) -> None:
     first = run_module("ganlab.train", *args, f"hydra.run.dir={tmp_path / 'a'}", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "wandb sync" in first.stdout + first.stderr
+    bar = first.stdout[first.stdout.rfind("Epoch 0") :]  # the console shows training (the bar may wrap)
+    assert "it/s" in bar and "loss_d:" in bar and "loss_g:" in bar and "v_num" not in first.stdout
     ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
     second = run_module(
         "ganlab.train",

@@ -156,6 +156,9 @@ class FIDCallback(Checkpoint):
             self._save_best(trainer)
         values["val/fid_best"] = self.best
         module.log_dict(values, on_step=on_step, on_epoch=not on_step)
+        module.log(
+            self.monitor.removeprefix("val/"), value, prog_bar=True, logger=False
+        )  # the last FID in the bar
         rank_zero_info(
             f"iteration {module.iteration}: " + ", ".join(f"{k}={v:.4g}" for k, v in values.items())
         )

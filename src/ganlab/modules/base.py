@@ -64,6 +64,19 @@ class GanModule(L.LightningModule):
     def image_format(self, images: Tensor) -> Tensor:
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
+    progress_keys: tuple[str, ...] = ("loss_d", "loss_g")  # train/<key> shown in the progress bar
+
+    def log_step(self, metrics: dict[str, Any], batch_size: int | None = None) -> None:
+        """Log ``train/*`` every step (Lightning reads them back at its logging cadence), and put the
+        ``progress_keys`` in the progress bar at that cadence only: one host read of a few scalars
+        when the loggers read anyway, not every step."""
+        self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)
+        if self._trainer is not None and self.iteration % max(1, self.trainer.log_every_n_steps) == 0:
+            shown = {k: float(metrics[f"train/{k}"]) for k in self.progress_keys if f"train/{k}" in metrics}
+            self.log_dict(
+                shown, on_step=True, on_epoch=False, prog_bar=True, logger=False, batch_size=batch_size
+            )
+
     def track_finite(self, *losses: Tensor) -> None:
         for loss in losses:
             self.finite &= torch.isfinite(loss)

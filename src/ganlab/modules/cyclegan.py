@@ -42,6 +42,7 @@ class CycleGAN(GanModule):
     """
 
     batch_kind = "unpaired"
+    progress_keys = ("loss_g", "loss_d_a", "loss_d_b")
 
     def __init__(
         self,
@@ -148,7 +149,7 @@ class CycleGAN(GanModule):
         metrics = {f"train/{k}": v.detach() for k, v in losses.items()}
         metrics["train/loss_g"] = loss_g.detach()
         metrics["train/lr"] = opt_g.param_groups[0]["lr"]
-        self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=real_a.shape[0])
+        self.log_step(metrics, batch_size=real_a.shape[0])
 
     def d_view(self, x: Tensor) -> Tensor:
         """What a discriminator sees: DiffAugment when ``model.augment`` is set (off by default)."""

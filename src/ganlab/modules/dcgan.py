@@ -178,7 +178,7 @@ class DCGAN(GanModule):
             self.track_finite(loss_g)
         self.track_finite(loss_d)  # on device: no host sync here
         self.iteration += 1
-        self.log_dict(metrics, on_step=True, on_epoch=False)
+        self.log_step(metrics)
 
     def d_view(self, x: Tensor, sigma: float) -> Tensor:
         """What D sees of an image batch: instance noise, then DiffAugment (both off by default)."""

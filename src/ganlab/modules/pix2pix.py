@@ -105,7 +105,7 @@ class Pix2Pix(GanModule):
         metrics = {"loss_d": loss_d, "loss_g": loss_g, "loss_g_gan": loss_gan, "loss_g_l1": loss_l1}
         logged = {f"train/{k}": v.detach() for k, v in metrics.items()}
         logged["train/lr"] = opt_g.param_groups[0]["lr"]
-        self.log_dict(logged, on_step=True, on_epoch=False, batch_size=real_a.shape[0])
+        self.log_step(logged, batch_size=real_a.shape[0])
 
     @contextmanager
     def seeded(self, seed: int) -> Iterator[None]:

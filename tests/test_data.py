@@ -149,3 +149,12 @@ def test_safe_extract_damaged_archive(tmp_path: Path) -> None:
     with pytest.raises(DataError):
         safe_extract(archive, tmp_path / "out", "set", 1 << 20)
     assert not (tmp_path / "out" / "set").exists()
+
+
+def test_mnist_with_a_jpeg_for_an_idx_file_names_it(tmp_path: Path) -> None:
+    """The reason is never empty: torchvision's bare assertion becomes the file and what it starts with."""
+    fabricate.mnist(tmp_path, n_train=32, n_test=8)
+    images = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(b"\xff\xd8\xff\xe0" + bytes(600))  # a JPEG header
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte is not an MNIST IDX file .*xff\\xd8"):
+        MNISTDataModule(str(tmp_path), download=False).setup("fit")

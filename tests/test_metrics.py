@@ -168,6 +168,20 @@ def test_missing_weights_stop_before_training(tmp_path: Path, mnist_root: Path) 
     assert not (tmp_path / "run" / "checkpoints").exists()  # stopped before training
 
 
+def test_preflight_names_missing_data_and_weights_at_once(tmp_path: Path) -> None:
+    """Offline, without MNIST and without the Inception weights: one error naming both, before training."""
+    args = [a for a in TINY if a != "metrics=none"]
+    result = run_module(
+        "ganlab.train", *args, f"paths.data_dir={tmp_path / 'empty'}", "data.download=false", "logger=none",
+        f"metrics.fid.weights_path={tmp_path / 'inception.pth'}", f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "MNIST" in error and "download disabled" in error and "inception.pth does not exist" in error
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_weights_path_that_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(MissingWeightsError, match="does not exist"):
         resolve_weights(str(tmp_path / "nope.pth"))

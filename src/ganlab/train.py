@@ -24,6 +24,8 @@ from ganlab.cli import config_dir, one_line, report, run_cli, user_error
 from ganlab.errors import (
     CheckpointError,
     ConfigError,
+    DataError,
+    GanlabError,
     Interrupted,
     NonFiniteLossError,
 )
@@ -166,9 +168,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         budget["max_epochs"] = -1 if cfg.get("max_iters") else getattr(model, "default_max_epochs", 25)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **budget)
     fid = next((c for c in callbacks if isinstance(c, FIDCallback)), None)
-    if fid is not None:
-        # missing Inception (and, on paired data, LPIPS) weights stop the run here, all named at once
-        fid.preflight(paired=getattr(datamodule, "batch_kind", None) == "paired")
+    preflight(datamodule, fid)
     for logger in loggers:
         logger.log_hyperparams(config)
     stop = next(c for c in callbacks if isinstance(c, StopSignal))
@@ -198,6 +198,27 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     if stop.received is not None:
         raise _interrupted(stop.received, model, callbacks)
     return fid.best if fid is not None else None
+
+
+def preflight(datamodule: L.LightningDataModule, fid: FIDCallback | None) -> None:
+    """Everything a run needs from outside, before training: the data (downloaded or checked) and
+    the metric weights. What is missing is named in one line, all of it, so an offline first run
+    fails once, not once per missing piece."""
+    problems: list[GanlabError] = []
+    if is_rank_zero():  # Lightning prepares data on rank 0 too; this makes it happen first
+        try:
+            datamodule.prepare_data()
+        except GanlabError as e:
+            problems.append(e)
+    if fid is not None:  # Inception, and on paired data the AlexNet weights of LPIPS
+        try:
+            fid.preflight(paired=getattr(datamodule, "batch_kind", None) == "paired")
+        except GanlabError as e:
+            problems.append(e)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise DataError(" — and — ".join(str(p) for p in problems))
 
 
 def _interrupted(signum: int, model: L.LightningModule, callbacks: list[L.Callback]) -> Interrupted:

@@ -112,13 +112,22 @@ class MNISTDataModule(InMemoryImageDataModule):
     def class_names(self) -> list[str]:
         return [str(d) for d in range(10)]
 
+    def _not_idx(self) -> str | None:
+        """The first raw file whose header is not an IDX header (0, 0, 0x08 ubyte, 1 or 3 dims)."""
+        for name in RAW_FILES:
+            head = (self.raw_dir / name).read_bytes()[:4] if (self.raw_dir / name).is_file() else b""
+            if len(head) < 4 or head[:3] != b"\x00\x00\x08" or head[3] not in (1, 3):
+                return f"{self.raw_dir / name} is not an MNIST IDX file (it starts with {head!r})"
+        return None
+
     def _dataset(self, train: bool) -> MNIST:
         try:
             return MNIST(self.data_dir, train=train, download=False)
         except Exception as e:
+            reason = self._not_idx() or " ".join(str(e).split()) or type(e).__name__
             raise DataError(
-                f"cannot read MNIST in {self.raw_dir} ({' '.join(str(e).split())}); "
-                "delete the damaged files to download them again"
+                f"cannot read MNIST in {self.raw_dir}: {reason}; delete the damaged files to download "
+                "them again"
             ) from None
 
     def load_split(self, train: bool) -> Tensor:

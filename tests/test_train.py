@@ -327,3 +327,25 @@ def test_max_iters_governs_when_no_epoch_budget_is_set(
         )
     )
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 6
+
+
+def test_first_checkpoint_and_grid_come_early(tmp_path: Path, mnist_root: Path, monkeypatch) -> None:
+    """With the 500-iteration cadence a short try still leaves a checkpoint and a grid (first_at)."""
+    from ganlab.callbacks import LastCheckpoint
+
+    saved: list[int] = []
+    real_save = LastCheckpoint.save
+
+    def recording_save(self, trainer, module):  # the real save, noting the iteration it wrote
+        saved.append(module.iteration)
+        real_save(self, trainer, module)
+
+    monkeypatch.setattr(LastCheckpoint, "save", recording_save)
+    args = [*TINY, *data_args(mnist_root), "logger=none", "trainer.max_epochs=2"]
+    args += ["callbacks.checkpoint.every_n_iters=500", "callbacks.samples.every_n_iters=500"]
+    args += ["callbacks.checkpoint.first_at=3", "callbacks.samples.first_at=3"]
+    train(make_cfg(tmp_path, args))
+    assert saved == [3, 4, 8]  # early, then the two epoch ends
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "fixed_noise_0000003.png", "fixed_noise_0000008.png"
+    ]  # fmt: skip

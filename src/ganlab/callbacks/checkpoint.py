@@ -17,8 +17,14 @@ def _iteration(module: L.LightningModule) -> int:
     return int(getattr(module, "iteration", module.global_step))
 
 
+def due(iteration: int, every_n_iters: int, first_at: int | None) -> bool:
+    """Every ``every_n_iters`` iterations, and once early at ``first_at`` (a short try shows something)."""
+    return iteration % every_n_iters == 0 or (first_at is not None and iteration == first_at)
+
+
 class LastCheckpoint(Checkpoint):
-    """``<dirpath>/last.ckpt`` every ``every_n_iters`` iterations, at epoch ends and at a stop.
+    """``<dirpath>/last.ckpt`` every ``every_n_iters`` iterations (and once at ``first_at``), at epoch
+    ends and at a stop.
 
     A stop includes SIGTERM (``kill``, a scheduler's pre-emption): Lightning lets the current
     iteration finish, this saves it, and a resumed run continues from exactly that iteration.
@@ -28,8 +34,8 @@ class LastCheckpoint(Checkpoint):
     after the other callbacks (an ``IterationBudget`` stop is seen in the same batch).
     """
 
-    def __init__(self, dirpath: str, every_n_iters: int = 500) -> None:
-        self.dirpath, self.every_n_iters = Path(dirpath), every_n_iters
+    def __init__(self, dirpath: str, every_n_iters: int = 500, first_at: int | None = 50) -> None:
+        self.dirpath, self.every_n_iters, self.first_at = Path(dirpath), every_n_iters, first_at
         self.saved_iteration: int | None = None  # what this process last wrote to last.ckpt
 
     @property
@@ -38,7 +44,7 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
         stopping = trainer.should_stop or trainer.received_sigterm
-        if _iteration(module) % self.every_n_iters == 0 or stopping:
+        if due(_iteration(module), self.every_n_iters, self.first_at) or stopping:
             self.save(trainer, module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:

@@ -10,23 +10,26 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
+from ganlab.callbacks.checkpoint import due
+
 
 class SampleGrid(L.Callback):
-    """Every ``every_n_iters`` iterations and at the end, the module's ``preview()`` as grids.
+    """Every ``every_n_iters`` iterations, once early at ``first_at``, and at the end, the module's
+    ``preview()`` as grids.
 
     ``preview()`` returns ``{name: (images in [−1, 1], images per row)}``; each becomes
     ``<dirpath>/<name>_<iteration>.png`` and the image ``samples/<name>`` in W&B or TensorBoard.
     """
 
-    def __init__(self, dirpath: str, every_n_iters: int = 500) -> None:
-        self.dirpath, self.every_n_iters = Path(dirpath), every_n_iters
+    def __init__(self, dirpath: str, every_n_iters: int = 500, first_at: int | None = 50) -> None:
+        self.dirpath, self.every_n_iters, self.first_at = Path(dirpath), every_n_iters, first_at
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
-        if module.iteration % self.every_n_iters == 0:
+        if due(module.iteration, self.every_n_iters, self.first_at):
             self.write(trainer, module)
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if module.iteration % self.every_n_iters != 0:
+        if not due(module.iteration, self.every_n_iters, self.first_at):
             self.write(trainer, module)
 
     def write(self, trainer: L.Trainer, module: L.LightningModule) -> None:

@@ -210,6 +210,7 @@ def test_cli_train_then_resume(tmp_path: Path, mnist_root: Path) -> None:
     assert "wandb sync" in first.stdout + first.stderr
     bar = first.stdout[first.stdout.rfind("Epoch 0") :]  # the console shows training (the bar may wrap)
     assert "it/s" in bar and "loss_d:" in bar and "loss_g:" in bar and "v_num" not in first.stdout
+    assert "├── model" in first.stdout and "lr: 0.001" in first.stdout  # the composed config, resolved
     ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
     second = run_module(
         "ganlab.train",

@@ -144,8 +144,28 @@ def train(cfg: DictConfig) -> float | None:
             write_result(cfg.paths.output_dir, result)
 
 
+def print_config_tree(cfg: DictConfig) -> None:
+    """The composed config as a Rich tree, one branch per group (as lightning-hydra-template)."""
+    from rich import print as rich_print
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    def yaml(node: Any) -> Syntax:
+        return Syntax(OmegaConf.to_yaml(node).rstrip(), "yaml", theme="ansi_dark", background_color="default")
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)  # values as the run uses them (lr=0.001, paths)
+    tree = Tree("config", guide_style="dim")
+    tree.add("run").add(yaml({k: v for k, v in resolved.items() if not isinstance(v, dict)}))
+    for key, value in resolved.items():
+        if isinstance(value, dict):
+            tree.add(str(key)).add(yaml(value))
+    rich_print(tree)
+
+
 def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float | None:
     _check(cfg)
+    if (cfg.get("extras") or {}).get("print_config") and is_rank_zero():
+        print_config_tree(cfg)
     check_multirun_ddp(cfg, info)
     assign_gpu(cfg, info)
     ckpt_path = auto_resume_path(cfg)

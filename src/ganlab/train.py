@@ -188,9 +188,9 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         budget["max_epochs"] = -1 if cfg.get("max_iters") else getattr(model, "default_max_epochs", 25)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **budget)
     fid = next((c for c in callbacks if isinstance(c, FIDCallback)), None)
-    preflight(datamodule, fid)
-    for logger in loggers:
+    for logger in loggers:  # first: a job that fails its preflight still shows (failed) in W&B
         logger.log_hyperparams(config)
+    preflight(datamodule, fid)
     stop = next(c for c in callbacks if isinstance(c, StopSignal))
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)

@@ -33,6 +33,7 @@ class GanModule(L.LightningModule):
         self._last_finite_check = 0
         self._rng: torch.Generator | None = None
         self._rng_state: Tensor | None = None
+        self._progress: dict[str, Tensor] = {}  # the last step's losses for the progress bar
 
     # --- randomness: a generator of our own, saved in checkpoints, so resume is exact ---
     @property
@@ -67,15 +68,11 @@ class GanModule(L.LightningModule):
     progress_keys: tuple[str, ...] = ("loss_d", "loss_g")  # train/<key> shown in the progress bar
 
     def log_step(self, metrics: dict[str, Any], batch_size: int | None = None) -> None:
-        """Log ``train/*`` every step (Lightning reads them back at its logging cadence), and put the
-        ``progress_keys`` in the progress bar at that cadence only: one host read of a few scalars
-        when the loggers read anyway, not every step."""
+        """Log ``train/*`` every step (Lightning reads them back at its logging cadence) and keep the
+        ``progress_keys`` for the progress bar, which ``on_train_batch_end`` fills at that cadence:
+        no host read inside the training step."""
         self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=batch_size)
-        if self._trainer is not None and self.iteration % max(1, self.trainer.log_every_n_steps) == 0:
-            shown = {k: float(metrics[f"train/{k}"]) for k in self.progress_keys if f"train/{k}" in metrics}
-            self.log_dict(
-                shown, on_step=True, on_epoch=False, prog_bar=True, logger=False, batch_size=batch_size
-            )
+        self._progress = {k: metrics[f"train/{k}"] for k in self.progress_keys if f"train/{k}" in metrics}
 
     def track_finite(self, *losses: Tensor) -> None:
         for loss in losses:
@@ -84,6 +81,10 @@ class GanModule(L.LightningModule):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.iteration % self.trainer.log_every_n_steps == 0:
             self.check_finite()
+            shown = {
+                k: float(v) for k, v in self._progress.items()
+            }  # a few scalars, beside the loggers' read
+            self.log_dict(shown, on_step=True, on_epoch=False, prog_bar=True, logger=False)
 
     def check_finite(self) -> None:
         """Raise if any loss since the last check was NaN/inf (one host sync)."""

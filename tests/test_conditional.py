@@ -140,6 +140,7 @@ def test_conditional_needs_labels_from_the_data(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow  # CLI runs (~15-25 s); in CI's slow step
 def test_generate_by_class_all_classes_and_bad_classes(conditional_run: Path, tmp_path: Path) -> None:
     ckpt = conditional_run / "checkpoints" / "last.ckpt"
 

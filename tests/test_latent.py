@@ -84,6 +84,7 @@ def test_arithmetic_is_mean_a_minus_mean_b_plus_mean_c() -> None:
         arithmetic(z, [1], [], [0])
 
 
+@pytest.mark.slow  # CLI runs (~15-25 s); in CI's slow step
 def test_explore_commands(ckpt: Path, tmp_path: Path) -> None:
     walk = run_module(
         "ganlab.explore", "mode=interpolate", f"ckpt={ckpt}", "seeds=[0,1,2]", "steps=4",

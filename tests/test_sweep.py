@@ -67,6 +67,7 @@ def test_multirun_groups_wandb_runs_and_records_a_failed_job(tmp_path: Path, mni
     assert "2 not completed" in (sweep / "summary.txt").read_text()
 
 
+@pytest.mark.slow  # CLI runs (~15-25 s); in CI's slow step
 def test_submitit_local_sweep(tmp_path: Path, mnist_root: Path) -> None:
     sweep = tmp_path / "sweep"
     result = run_module(

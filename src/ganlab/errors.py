@@ -25,3 +25,12 @@ class Interrupted(GanlabError):
 
 class NonFiniteLossError(GanlabError):
     """A loss became NaN or infinite; training stopped before saving the bad state."""
+
+
+def raise_all(problems: list[GanlabError], combined: type[GanlabError]) -> None:
+    """Nothing when there are no problems; the one problem; or every one in one ``combined`` line
+    (a preflight names all that is missing at once)."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise combined(" — and — ".join(str(p) for p in problems))

@@ -28,6 +28,7 @@ from ganlab.errors import (
     GanlabError,
     Interrupted,
     NonFiniteLossError,
+    raise_all,
 )
 from ganlab.metrics.callback import FIDCallback
 from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
@@ -235,10 +236,7 @@ def preflight(datamodule: L.LightningDataModule, fid: FIDCallback | None) -> Non
             fid.preflight(paired=getattr(datamodule, "batch_kind", None) == "paired")
         except GanlabError as e:
             problems.append(e)
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        raise DataError(" — and — ".join(str(p) for p in problems))
+    raise_all(problems, DataError)
 
 
 def _interrupted(signum: int, model: L.LightningModule, callbacks: list[L.Callback]) -> Interrupted:

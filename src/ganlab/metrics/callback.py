@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_info
 
-from ganlab.errors import GanlabError
+from ganlab.errors import GanlabError, raise_all
 from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
 from ganlab.metrics.inception import MissingWeightsError, resolve_weights
 from ganlab.metrics.lpips import Lpips, resolve_alexnet
@@ -83,10 +83,7 @@ class FIDCallback(Checkpoint):
                 found[1] = resolve_alexnet(self.lpips["weights_path"])
             except GanlabError as e:
                 errors.append(e)
-        if len(errors) == 1:
-            raise errors[0]
-        if errors:
-            raise MissingWeightsError(" — and — ".join(str(e) for e in errors))
+        raise_all(errors, MissingWeightsError)
         return found[0], found[1]  # type: ignore[return-value]
 
     @property

@@ -323,3 +323,25 @@ def test_translate_refuses_a_dcgan_checkpoint(tmp_path: Path, mnist_root: Path) 
         f"output={tmp_path / 'o'}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 1 and "DCGAN checkpoint" in result.stderr
+
+
+def test_fid_protocol_defaults_to_the_test_split_with_a_content_keyed_cache(tmp_path: Path) -> None:
+    """CycleGAN/CUT report FID against the target *test* images: the default for CycleGAN data; a
+    folder without test images falls back to train with one warning; the cache key follows the files."""
+    for data in ("horse2zebra", "unpaired_folder"):
+        assert make_cfg(tmp_path, ["model=cyclegan", f"data={data}"]).metrics.reference == "test"
+    root = fabricate.unpaired_folder(tmp_path / "data")
+    (root / "trainA" / "zz_corrupt.jpg").unlink()
+    dm = UnpairedDataModule(str(tmp_path), root=str(root), crop_size=32, load_size=36, num_workers=0)
+    before = dm.fid_references("test")
+    assert before["a2b"].split == "test" and len(before["a2b"].images) == 3  # testB
+    (root / "testB" / "testB_0.png").write_bytes((root / "testB" / "testB_2.png").read_bytes())
+    after = UnpairedDataModule(str(tmp_path), root=str(root), crop_size=32, num_workers=0).fid_references(
+        "test"
+    )
+    assert after["a2b"].dataset != before["a2b"].dataset and after["b2a"].dataset == before["b2a"].dataset
+    shutil.rmtree(root / "testB")
+    no_test = UnpairedDataModule(str(tmp_path), root=str(root), crop_size=32, num_workers=0)
+    with pytest.warns(UserWarning, match=r"no testB/ images: FID compares with trainB/"):
+        refs = no_test.fid_references("test")
+    assert refs["a2b"].split == "train" and refs["b2a"].split == "test"

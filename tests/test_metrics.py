@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import socket
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -180,6 +181,18 @@ def test_preflight_names_missing_data_and_weights_at_once(tmp_path: Path) -> Non
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "MNIST" in error and "download disabled" in error and "inception.pth does not exist" in error
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_fid_over_fewer_images_than_features_warns_once(weights: Path) -> None:
+    evaluator = FIDEvaluator(weights, None, torch.device("cpu"), dim=64, batch_size=8, kid_subset_size=4)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8, generator=g)
+    evaluator.set_reference_batches("a2b", iter([images]))
+    with pytest.warns(UserWarning, match=r"FID \(a2b\) over 10 images, fewer than the 64 feature dimensions"):
+        evaluator.score("a2b", iter([images.flip(-1)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per comparison, not at every evaluation
+        evaluator.score("a2b", iter([images.flip(-1)]))
 
 
 def test_weights_path_that_does_not_exist(tmp_path: Path) -> None:

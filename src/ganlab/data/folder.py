@@ -17,23 +17,13 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ganlab.data.base import Batch, LabelledData, _as_batch, per_class_references
 from ganlab.data.decode import LazyImages, Preprocess, UnreadableImage, decode_checked
-from ganlab.data.images import list_images
+from ganlab.data.images import fingerprint, list_images
 from ganlab.data.unpaired import EpochTaggedSampler, _item_seed
 from ganlab.errors import ConfigError, DataError
 from ganlab.metrics.evaluator import Reference
 
 HELD_OUT = ("test", "val")  # a subfolder of root with these names is the held-out split
 LABELS = ("none", "folders")
-
-
-def fingerprint(root: Path, paths: list[Path], transform: str) -> str:
-    """Relative paths, sizes, modification times and preprocessing → 16 hex digits. Adding,
-    removing or replacing a file changes it (the FID cache key of a folder)."""
-    digest = hashlib.sha256(transform.encode())
-    for p in paths:
-        stat = p.stat()
-        digest.update(f"\0{p.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
 
 
 def in_holdout(relative: str, fraction: float) -> bool:

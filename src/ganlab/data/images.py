@@ -9,6 +9,7 @@ the limit and how to raise it (``GANLAB_MAX_IMAGE_PIXELS``), never reported as "
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import warnings
@@ -85,6 +86,16 @@ def find_unreadable(paths: list[Path]) -> list[Path]:
         except Exception:
             bad.append(path)
     return bad
+
+
+def fingerprint(root: Path, paths: list[Path], transform: str) -> str:
+    """Relative paths, sizes, modification times and preprocessing → 16 hex digits. Adding,
+    removing or replacing a file changes it (the FID cache key of a folder)."""
+    digest = hashlib.sha256(transform.encode())
+    for p in paths:
+        stat = p.stat()
+        digest.update(f"\0{p.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
 
 
 def usable_images(folder: Path, skip_corrupt: bool) -> list[Path]:

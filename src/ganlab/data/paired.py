@@ -15,7 +15,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ganlab.data.base import to_model_range
 from ganlab.data.downloads import download_pix2pix
-from ganlab.data.images import load_rgb, usable_images
+from ganlab.data.images import fingerprint, load_rgb, usable_images
 from ganlab.data.unpaired import EpochTaggedSampler, Preprocess, _item_seed
 from ganlab.errors import ConfigError, DataError
 from ganlab.metrics.evaluator import Reference
@@ -179,6 +179,8 @@ class PairedDataModule(L.LightningDataModule):
     def fid_references(self, split: str, limit: int | None = None) -> dict[str, Reference]:
         """The targets of the evaluation split (test, else val): translations are scored against them."""
         name = self.eval_split(split)
-        dataset = f"{self.folder.resolve()}/{name}:{self.direction}"
-        transform = f"right half resize {self.preprocess.crop_size} bicubic"
+        transform = f"{self.direction} target half resize {self.preprocess.crop_size} bicubic"
+        root = self.folder.resolve()
+        files = [p.resolve() for p in self.paths[name][:limit]]
+        dataset = f"{root}/{name}#{fingerprint(root, files, transform)}"  # a changed folder: new key
         return {"a2b": Reference(dataset, name, transform, self.pairs(split, limit)[1])}

@@ -11,11 +11,14 @@ from ganlab.data.base import InMemoryImageDataModule, UInt8Images, to_model_rang
 class SyntheticImages(InMemoryImageDataModule):
     """``size`` random images (C, S, S) per split, drawn from ``seed``."""
 
-    fid_name = "synthetic"
-
     def __init__(self, size: int = 4096, **kwargs) -> None:
         super().__init__(data_dir=".", **kwargs)
         self.size = size
+
+    @property
+    def fid_name(self) -> str:  # type: ignore[override]
+        """The images are drawn from the seed: another seed is another data set in the FID cache."""
+        return f"synthetic(seed={self.seed},size={self.size})"
 
     def load_split(self, train: bool) -> Tensor:
         g = torch.Generator().manual_seed(self.seed + (0 if train else 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ganlab.data.base import to_model_range
 from ganlab.data.downloads import download_cyclegan
-from ganlab.data.images import load_rgb, usable_images
+from ganlab.data.images import fingerprint, load_rgb, usable_images
 from ganlab.errors import ConfigError, DataError
 from ganlab.metrics.evaluator import Reference
 
@@ -262,26 +263,31 @@ class UnpairedDataModule(L.LightningDataModule):
         g = torch.Generator()
         return torch.stack([center(load_rgb(p), g) for p in paths])
 
-    def _split_paths(self, split: str, domain: str) -> list[Path]:
+    def _split_paths(self, split: str, domain: str) -> tuple[str, list[Path]]:
+        """(the split used, its images): the test split, else (one warning) the train split."""
         if split not in ("train", "test"):
             raise ConfigError(f"metrics.reference={split} must be train or test")
         self.setup()
-        paths = self.paths[f"{split}{domain}"]
-        if not paths:
-            raise DataError(
-                f"{self.folder} has no {split}{domain}/ images for FID; use metrics.reference=train"
+        if split == "test" and not self.paths[f"test{domain}"]:
+            warnings.warn(
+                f"{self.folder} has no test{domain}/ images: FID compares with train{domain}/ "
+                "(metrics.reference=train)",
+                stacklevel=2,
             )
-        return paths
+            split = "train"
+        return split, self.paths[f"{split}{domain}"]
 
     def fid_references(self, split: str, limit: int | None = None) -> dict[str, Reference]:
-        """Real images of each target domain: a2b compares with B, b2a with A."""
+        """Real images of each target domain: a2b compares with B, b2a with A. The cache key holds a
+        fingerprint of the files (names, sizes, times), so a changed folder is never read stale."""
         out = {}
+        transform = f"resize {self.preprocess.crop_size} bicubic"
         for key, domain in (("a2b", "B"), ("b2a", "A")):
-            paths = self._split_paths(split, domain)[:limit]
-            dataset = f"{self.folder.resolve()}/{split}{domain}"
-            out[key] = Reference(
-                dataset, split, f"resize {self.preprocess.crop_size} bicubic", self._resized(paths)
-            )
+            used, paths = self._split_paths(split, domain)
+            paths = paths[:limit]
+            root = self.folder.resolve()
+            dataset = f"{root}/{used}{domain}#{fingerprint(root, [p.resolve() for p in paths], transform)}"
+            out[key] = Reference(dataset, used, transform, self._resized(paths))
         return out
 
     def fid_sources(self) -> dict[str, Tensor]:

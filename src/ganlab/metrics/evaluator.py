@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ class FIDEvaluator:
         self.kid_args = (kid_subsets, kid_subset_size)
         self.dim = dim
         self.weights_sha256 = weights_sha256(weights)
+        self._warned_small: set[str] = set()  # comparisons already warned about (< dim images)
         self.cache_hits: list[str] = []  # which comparisons came from the cache (for tests and logs)
 
     def protocol(self) -> dict[str, Any]:
@@ -107,6 +109,14 @@ class FIDEvaluator:
             metric.update(self.features(batch), real=False)
         result = metric.compute()
         n_real, n_fake = metric.counts()
+        if min(n_real, n_fake) < self.dim and key not in self._warned_small:
+            self._warned_small.add(key)
+            warnings.warn(
+                f"FID{f' ({key})' if key else ''} over {min(n_real, n_fake)} images, fewer than the "
+                f"{self.dim} feature dimensions: the covariance is rank-deficient and FID is biased "
+                "upwards; compare runs only at equal counts and read KID beside it",
+                stacklevel=2,
+            )
         return {**result, "num_real": n_real, "num_fake": n_fake}
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from conftest import TINY, make_cfg, run_module
-from fabricate import wandb_keys
+from fabricate import wandb_keys, wandb_records
 from ganlab.errors import ConfigError, NonFiniteLossError
 from ganlab.train import train
 
@@ -56,6 +56,12 @@ def test_dcgan_mnist_run_writes_checkpoint_samples_and_wandb(tmp_path: Path, mni
         assert key in history, key
     config = wandb_keys(run_file, "config")
     assert {"model", "data", "trainer", "seed"} <= config
+    summaries = {  # lower-is-better metrics keep their minimum in the W&B summary
+        r.metric.glob_name or r.metric.name: r.metric.summary
+        for r in wandb_records(run_file)
+        if r.WhichOneof("record_type") == "metric"
+    }
+    assert summaries["val/fid*"].min and not summaries["val/fid*"].max and summaries["val/psnr"].max
 
 
 def read_csv_losses(run_dir: Path) -> dict[int, tuple[float, float]]:

@@ -61,3 +61,15 @@ def wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any) -> Wand
             f" `wandb sync {Path(save_dir) / 'wandb' / 'offline-run-*'}`"
         )
     return WandbLogger(save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)
+
+
+def define_summaries(loggers: list[Any]) -> None:
+    """W&B run summaries of the metrics where lower is better keep their minimum, not the last value
+    (``val/fid*``, ``val/kid*``, ``val/lpips``, ``val/l1``), and PSNR/SSIM their maximum."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            run = logger.experiment  # the run itself on rank 0, a no-op stand-in on the others
+            for pattern in ("val/fid*", "val/kid*", "val/lpips", "val/l1"):
+                run.define_metric(pattern, summary="min")
+            for name in ("val/psnr", "val/ssim"):
+                run.define_metric(name, summary="max")

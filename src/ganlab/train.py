@@ -30,6 +30,7 @@ from ganlab.errors import (
     NonFiniteLossError,
     raise_all,
 )
+from ganlab.loggers import define_summaries
 from ganlab.metrics.callback import FIDCallback
 from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
 
@@ -191,6 +192,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     fid = next((c for c in callbacks if isinstance(c, FIDCallback)), None)
     for logger in loggers:  # first: a job that fails its preflight still shows (failed) in W&B
         logger.log_hyperparams(config)
+    define_summaries(loggers)
     preflight(datamodule, fid)
     stop = next(c for c in callbacks if isinstance(c, StopSignal))
     try:

@@ -123,6 +123,18 @@ def test_single_image_glob_and_output_forms(tmp_path: Path) -> None:
         translate_folder(translate_cfg(**common, input=tmp_path / "nope.jpg", output=tmp_path / "x"))
 
 
+class _System:
+    """A pickle that would run a shell command when loaded without weights_only."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (self.command,))
+
+
 def test_files_that_are_not_a_generator(tmp_path: Path) -> None:
     images = photos(tmp_path / "in", n=1)
     cases = {
@@ -135,6 +147,10 @@ def test_files_that_are_not_a_generator(tmp_path: Path) -> None:
         torch.save(content, tmp_path / name)
         with pytest.raises((CheckpointError, ConfigError), match=message):
             translate_folder(translate_cfg(ckpt=tmp_path / name, input=images[0], output=tmp_path / "o"))
+    torch.save({"model.1.weight": torch.zeros(1), "x": _System("touch ran")}, tmp_path / "system.pth")
+    with pytest.raises(CheckpointError, match=r"holds a Python object \(posix\.system\)") as refused:
+        translate_folder(translate_cfg(ckpt=tmp_path / "system.pth", input=images[0], output=tmp_path / "o"))
+    assert "weights_only" not in str(refused.value) and not (Path.cwd() / "ran").exists()
     (tmp_path / "bytes.pth").write_bytes(np.random.default_rng(0).bytes(4096))
     with pytest.raises(CheckpointError, match="cannot be read"):
         translate_folder(translate_cfg(ckpt=tmp_path / "bytes.pth", input=images[0], output=tmp_path / "o"))

@@ -87,7 +87,8 @@ def read_torch_file(path: str | Path, option: str = "ckpt") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        # torch names the global two ways: an unknown one, or one whose module it blocks (os.system)
+        found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", str(e))
         if found:  # torch's own text suggests weights_only=False: never the advice for a file
             raise CheckpointError(
                 f"{option}={path} holds a Python object ({found.group(1)}), not plain data; "

@@ -33,6 +33,7 @@ from ganlab.errors import (
 from ganlab.loggers import define_summaries
 from ganlab.metrics.callback import FIDCallback
 from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
+from ganlab.validate import validate
 
 CONFIG_DIR = config_dir()
 # ${ganlab.if:<bool>,<then>,<else>}: a value that depends on another (conf/model_data/dcgan_mnist.yaml)
@@ -75,6 +76,7 @@ def build_callbacks(cfg: DictConfig, config: dict[str, Any]) -> list[L.Callback]
 
 
 def _check(cfg: DictConfig) -> None:
+    validate(cfg)  # every value's type and range, before anything is built
     if cfg.trainer.get("max_steps", -1) not in (-1, None):
         raise ConfigError(
             "trainer.max_steps counts optimizer steps (two or more per GAN iteration); "

@@ -1,0 +1,257 @@
+"""Every value of a composed run config is checked before anything is built.
+
+Types come from what each node builds: a node with ``_target_`` is checked against the type hints
+of that class's constructor (as LightningCLI/jsonargparse do), so the signature stays the one
+schema and a yaml file cannot drift from it. Ranges that a type cannot say (a learning rate > 0, a
+cadence ≥ 1) are the table ``RANGES``, by config path. Every bad value is named in one line.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import types
+import typing
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
+
+from ganlab.cli import one_line
+from ganlab.errors import ConfigError, raise_all
+
+
+@dataclass(frozen=True)
+class Range:
+    """``low <= value`` (``<`` when ``open_low``) and ``value < high``; ``None`` passes when allowed."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    integer: bool = False
+    nullable: bool = True
+    why: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        if value is None:
+            return None if self.nullable else "must be set"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be an integer" if self.integer else "must be a number"
+        if self.integer and not isinstance(value, int):
+            return "must be an integer"
+        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+            return f"must be {'>' if self.open_low else '≥'} {_num(self.low)}"
+        if self.high is not None and value >= self.high:
+            return f"must be < {_num(self.high)}"
+        return None
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+POSITIVE = Range(low=0, open_low=True)
+NON_NEGATIVE = Range(low=0)
+COUNT = Range(low=1, integer=True)  # iterations, widths, batch sizes
+NON_NEGATIVE_COUNT = Range(low=0, integer=True)
+FRACTION = Range(low=0, high=1)
+
+# path pattern (fnmatch on the dotted config path) → range; the first pattern that matches wins
+RANGES: list[tuple[str, Range]] = [
+    ("seed", Range(low=0, high=2**32, integer=True, nullable=False, why="numpy/torch seeds")),
+    ("max_iters", Range(low=1, integer=True, why="iterations; null: trainer.max_epochs")),
+    ("sweep_gpus", Range(low=1, integer=True)),
+    ("model.lr", Range(low=0, open_low=True, nullable=False, why="a learning rate")),
+    ("model.lr_d", Range(low=0, open_low=True, why="D's learning rate; null: model.lr")),
+    ("model.ema.decay", FRACTION),
+    ("model.label_smoothing", FRACTION),
+    ("model.generator.dropout", FRACTION),
+    ("model.*.ngf", COUNT),
+    ("model.*.ndf", COUNT),
+    ("model.*.latent_dim", COUNT),
+    ("model.*.n_layers", COUNT),
+    ("model.*.num_downs", COUNT),
+    ("model.generator.n_blocks", NON_NEGATIVE_COUNT),
+    ("model.*_channels", COUNT),
+    ("model.n_critic", COUNT),
+    ("model.num_samples", COUNT),
+    ("model.r1_every", COUNT),
+    ("model.pool_size", NON_NEGATIVE_COUNT),
+    ("model.n_epochs", NON_NEGATIVE_COUNT),
+    ("model.n_epochs_decay", NON_NEGATIVE_COUNT),
+    ("model.instance_noise_iters", NON_NEGATIVE_COUNT),
+    ("model.lambda_*", NON_NEGATIVE),
+    ("model.instance_noise", NON_NEGATIVE),
+    ("model.r1_gamma", NON_NEGATIVE),
+    ("model.gp_weight", NON_NEGATIVE),
+    ("data.batch_size", Range(low=1, integer=True, nullable=False)),
+    ("data.num_workers", NON_NEGATIVE_COUNT),
+    ("data.image_size", Range(low=4, integer=True)),
+    ("data.load_size", Range(low=4, integer=True)),
+    ("data.channels", Range(low=1, integer=True)),
+    ("data.limit_train", COUNT),
+    ("data.val_fraction", FRACTION),
+    ("callbacks.*.every_n_iters", Range(low=1, integer=True, nullable=False, why="a cadence")),
+    ("callbacks.*.first_at", COUNT),
+    ("metrics.every_n_epochs", COUNT),
+    ("metrics.every_n_iters", COUNT),
+    ("metrics.num_fake", COUNT),
+    ("metrics.num_real", COUNT),
+    ("metrics.batch_size", COUNT),
+    ("metrics.kid.*", COUNT),
+    ("trainer.max_epochs", Range(low=-1, integer=True, why="-1: no limit")),
+    ("trainer.log_every_n_steps", COUNT),
+    ("trainer.check_val_every_n_epoch", COUNT),
+    ("trainer.num_nodes", COUNT),
+]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise one ConfigError naming every bad value of a composed run config. A value copied from
+    another key (``model.seed: ${seed}``) is judged where it is set, so it is named once."""
+    derived = {p for p, v in _leaves(OmegaConf.to_container(cfg, resolve=False)) if _is_copy(v)}
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    raise_all([ConfigError(p) for p in problems(resolved, skip=derived)], ConfigError)
+
+
+def _is_copy(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("${") and value.endswith("}")
+
+
+def problems(config: Mapping[str, Any], skip: Collection[str] = ()) -> Iterator[str]:
+    """Every bad value of a resolved config (plain containers), one message each; ``skip``: paths
+    not to judge."""
+    ranged = set(skip)
+    for path, value in _leaves(config):
+        if path in skip:
+            continue
+        for pattern, allowed in RANGES:
+            if fnmatch.fnmatchcase(path, pattern):
+                ranged.add(path)
+                if (problem := allowed.problem(value)) is not None:
+                    why = f" ({allowed.why})" if allowed.why else ""
+                    yield f"{path}={_show(value)} {problem}{why}"
+                break
+    for path, node in _targets(config):
+        yield from _against_signature(path, node, skip=ranged)
+
+
+def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), node
+
+
+def _targets(node: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    if isinstance(node, Mapping):
+        if isinstance(node.get("_target_"), str):
+            yield path, node
+        for key, value in node.items():
+            yield from _targets(value, f"{path}.{key}" if path else str(key))
+
+
+def _against_signature(path: str, node: Mapping[str, Any], skip: set[str]) -> Iterator[str]:
+    """The node's keys against the constructor of ``_target_``: unknown keys and wrong types."""
+    try:
+        target = get_object(node["_target_"])
+        signature = inspect.signature(target)
+    except Exception as e:
+        yield f"{path}._target_={node['_target_']} cannot be imported or inspected ({one_line(e)})"
+        return
+    try:
+        hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
+    except Exception:  # a hint that names a type only a type checker imports: keys are still checked
+        hints = {}
+    params = signature.parameters
+    open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key, value in node.items():
+        if key.startswith("_") and key.endswith("_"):
+            continue
+        where = f"{path}.{key}" if path else key
+        if key not in params:
+            if not open_kwargs:
+                yield f"{where}: {node['_target_']} has no argument {key}; remove it (~{where})"
+            continue
+        hint = hints.get(key, Any)
+        if where not in skip and _conforms(value, hint) is False:
+            yield f"{where}={_show(value)} must be {_describe(hint)}"
+
+
+def _conforms(value: Any, hint: Any) -> bool | None:
+    """True or False where the hint is understood; None (accepted) for types a config cannot hold."""
+    if hint is Any or hint is inspect.Parameter.empty:
+        return True
+    if isinstance(value, Mapping) and "_target_" in value:
+        return True  # a nested object: checked as its own node
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_conforms(value, a) is not False for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin is typing.Annotated:
+        return _conforms(value, args[0])
+    simple: dict[Any, Callable[[Any], bool]] = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }
+    if hint in simple:
+        return simple[hint](value)
+    if inspect.isclass(hint) and issubclass(hint, PurePath):
+        return isinstance(value, str)
+    container = origin or hint
+    if container in (list, tuple, Sequence, typing.Sequence) or container is set:
+        if not isinstance(value, list | tuple):
+            return False
+        inner = args[0] if args and (container is not tuple or (len(args) == 2 and args[1] is ...)) else None
+        return all(_conforms(v, inner) is not False for v in value) if inner is not None else True
+    if container in (dict, Mapping, typing.Mapping):
+        return isinstance(value, Mapping)
+    return None
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        choices = [str(c) for c in _literals(hint)]
+        plain = [a for a in args if typing.get_origin(a) is not typing.Literal and a is not type(None)]
+        others = [_describe(a) for a in plain]
+        if choices:
+            others.insert(0, "one of " + ", ".join(dict.fromkeys(choices)))
+        if type(None) in args:
+            others.append("null")
+        return " or ".join(dict.fromkeys(others))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, args))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if hint in names:
+        return names[hint]
+    if hint is type(None):
+        return "null"
+    container = origin or hint
+    if container in (list, tuple, Sequence, typing.Sequence, set):
+        return "a list"
+    if container in (dict, Mapping, typing.Mapping):
+        return "a mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _literals(hint: Any) -> list[Any]:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return list(args)
+    if origin is typing.Union or origin is types.UnionType:
+        return [c for a in args for c in _literals(a)]
+    return []
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)

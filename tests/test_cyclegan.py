@@ -345,3 +345,17 @@ def test_fid_protocol_defaults_to_the_test_split_with_a_content_keyed_cache(tmp_
     with pytest.warns(UserWarning, match=r"no testB/ images: FID compares with trainB/"):
         refs = no_test.fid_references("test")
     assert refs["a2b"].split == "train" and refs["b2a"].split == "test"
+
+
+def test_cyclegan_resume_applies_a_changed_lr_to_the_schedule(tmp_path: Path, clean_folder: Path) -> None:
+    """A changed ``model.lr`` on resume becomes the schedule's base: the decay continues from it."""
+    common = [*TINY_CYCLE, f"data.root={clean_folder}", "trainer.max_epochs=3"]
+    train(make_cfg(tmp_path / "first", [*common, "max_iters=8"]))  # into epoch 2: decaying
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    train(make_cfg(tmp_path / "b", [*common, "max_iters=9", f"ckpt_path={ckpt}", "model.lr=1e-4"]))
+    resumed = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
+    factor = 1 - 1 / 3  # n_epochs=1, then linear over 2: epoch 1's factor
+    for state, sched in zip(resumed["optimizer_states"], resumed["lr_schedulers"], strict=True):
+        assert state["param_groups"][0]["initial_lr"] == 1e-4 and sched["base_lrs"] == [1e-4]
+        assert state["param_groups"][0]["lr"] == pytest.approx(1e-4 * factor)
+    assert losses_by_step(tmp_path / "b")[8]["train/lr"] == pytest.approx(1e-4 * factor)

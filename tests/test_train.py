@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -133,6 +134,27 @@ def test_resume_continues_exactly(tmp_path: Path, mnist_root: Path) -> None:
     for step, losses in resumed.items():
         assert losses == pytest.approx(full[step], rel=1e-5, abs=1e-6), step
     assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 7
+
+
+def test_resume_applies_a_changed_learning_rate(
+    tmp_path: Path, mnist_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``ckpt_path=… model.lr=1e-5``: the resumed run trains at 1e-5 (the NaN advice "lower model.lr"
+    works on a resumed run), says so in one line, and keeps Adam's moments."""
+    common = [*TINY, *data_args(mnist_root), "logger=none", "trainer.max_epochs=3"]
+    train(make_cfg(tmp_path / "first", [*common, "max_iters=3"]))
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    with caplog.at_level(logging.INFO):
+        train(make_cfg(tmp_path / "b", [*common, "max_iters=5", f"ckpt_path={ckpt}", "model.lr=1e-5"]))
+    (line,) = [r.getMessage() for r in caplog.records if "changed optimizer settings" in r.getMessage()]
+    assert "G lr 0.001 → 1e-05" in line and "D lr 0.001 → 1e-05" in line
+    resumed = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert [s["param_groups"][0]["lr"] for s in resumed["optimizer_states"]] == [1e-5, 1e-5]
+    assert int(resumed["optimizer_states"][1]["state"][0]["step"]) == 5  # moments continued, not reset
+    caplog.clear()
+    with caplog.at_level(logging.INFO):  # unchanged settings: nothing to say
+        train(make_cfg(tmp_path / "c", [*common, "max_iters=4", f"ckpt_path={ckpt}"]))
+    assert not [r for r in caplog.records if "changed optimizer settings" in r.getMessage()]
 
 
 class PoisonD(L.Callback):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_cfg, run_module
-from test_config import options
 
+from conftest import make_cfg, run_module
 from ganlab.errors import ConfigError
 from ganlab.validate import validate
+from test_config import options
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_cycle_and_pix2pix_values(tmp_path: Path) -> None:
         validate(make_cfg(tmp_path, ["model=cyclegan", "model.lambda_a=-10", "model.pool_size=-1"]))
     assert "model.lambda_a=-10 must be ≥ 0" in str(raised.value)
     assert "model.pool_size=-1 must be ≥ 0" in str(raised.value)
-    with pytest.raises(ConfigError, match="model.generator.dropout=2 must be < 1"):
+    with pytest.raises(ConfigError, match=r"model\.generator\.dropout=2 must be < 1"):
         validate(make_cfg(tmp_path, ["model=pix2pix", "model.generator.dropout=2"]))
 
 

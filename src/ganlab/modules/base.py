@@ -6,7 +6,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from ganlab.errors import NonFiniteLossError
@@ -103,3 +103,62 @@ class GanModule(L.LightningModule):
         self.iteration = checkpoint.get("iteration", 0)
         self._last_finite_check = self.iteration
         self._rng, self._rng_state = None, checkpoint.get("rng_state")
+        self._resumed = True
+
+    optimizer_names: tuple[str, ...] = ("G", "D")  # configure_optimizers' order, for messages
+
+    def on_train_start(self) -> None:
+        if getattr(self, "_resumed", False):
+            self.apply_configured_optimizers()
+
+    def apply_configured_optimizers(self) -> None:
+        """A resumed run trains with the optimizer settings it was started with now (``model.lr``,
+        betas, …), not the ones its checkpoint saved: Lightning restores whole optimizer states,
+        which would silently keep the old learning rate. Adam's moments and the schedule's position
+        are kept; a changed base rate goes to the scheduler too, so a decay continues from it."""
+        fresh, _ = _split(self.configure_optimizers())  # built from the config, not trained
+        schedulers = {id(c.scheduler.optimizer): c.scheduler for c in self.trainer.lr_scheduler_configs}
+        changes: list[str] = []
+        for name, new, config in zip(self.optimizer_names, fresh, self.trainer.optimizers, strict=False):
+            old = getattr(config, "optimizer", config)  # unwrapped from Lightning's strategy wrapper
+            for new_group, group in zip(new.param_groups, old.param_groups, strict=True):
+                changes += [
+                    f"{name} {key} {before} → {after}" for key, before, after in _reset(group, new_group)
+                ]
+            if (sched := schedulers.get(id(old))) is not None and "initial_lr" in old.param_groups[0]:
+                sched.base_lrs = [g["initial_lr"] for g in old.param_groups]
+                sched._last_lr = [g["lr"] for g in old.param_groups]
+        if changes:
+            rank_zero_info(
+                f"resumed with changed optimizer settings, applied: {', '.join(dict.fromkeys(changes))}"
+            )
+
+
+def _split(configured: Any) -> tuple[list[torch.optim.Optimizer], list[Any]]:
+    """``configure_optimizers``' answer as (optimizers, schedulers); ganlab returns a list or a pair."""
+    if isinstance(configured, tuple):
+        return list(configured[0]), list(configured[1])
+    return list(configured), []
+
+
+def _reset(group: dict[str, Any], configured: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Set a restored param group's hyperparameters to the configured ones; (key, old, new) for each
+    change. A scheduled lr is the schedule's factor times ``initial_lr``: the base changes, the
+    factor stays."""
+    changed = []
+    for key, value in configured.items():
+        if (
+            key == "params"
+            or (key == "lr" and "initial_lr" in group)
+            or _plain(group.get(key)) == _plain(value)
+        ):
+            continue
+        if key == "initial_lr":
+            group["lr"] = group["lr"] * value / group[key] if group[key] else value
+        changed.append(("lr" if key == "initial_lr" else key, group.get(key), value))
+        group[key] = value
+    return changed
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

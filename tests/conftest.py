@@ -27,6 +27,12 @@ def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Inception weights with the real shapes and random values (tests/fabricate.py)."""
+    return fabricate.inception_weights(tmp_path_factory.mktemp("inception") / "weights.pth")
+
+
+@pytest.fixture(scope="session")
 def cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cifar")
     fabricate.cifar10(root)

@@ -26,11 +26,6 @@ from ganlab.metrics.inception import MissingWeightsError, resolve_weights
 from ganlab.train import train
 
 
-@pytest.fixture(scope="session")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fabricate.inception_weights(tmp_path_factory.mktemp("inception") / "weights.pth")
-
-
 def scipy_fid(x: np.ndarray, y: np.ndarray) -> float:
     """‖μx − μy‖² + Tr(Σx + Σy − 2(ΣxΣy)^½), as in Heusel et al. 2017 / pytorch-fid."""
     mu1, mu2 = x.mean(0), y.mean(0)

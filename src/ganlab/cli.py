@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.errors import GanlabError
+from ganlab.files import disk_error, is_disk_error
 
 
 def pick_device(name: str) -> torch.device:
@@ -60,6 +61,11 @@ def user_error(error: BaseException) -> BaseException | None:
         if isinstance(cause, GanlabError):
             return cause
         cause = cause.__cause__
+    cause = error
+    while cause is not None:  # a failed write anywhere (a logger's file, Hydra's run dir): one line too
+        if is_disk_error(cause):
+            return disk_error(cause)  # type: ignore[arg-type]
+        cause = cause.__cause__ or cause.__context__
     return error if isinstance(error, HydraException | OmegaConfBaseException) else None
 
 

@@ -34,3 +34,7 @@ def raise_all(problems: list[GanlabError], combined: type[GanlabError]) -> None:
         raise problems[0]
     if problems:
         raise combined(" — and — ".join(str(p) for p in problems))
+
+
+class DiskError(GanlabError):
+    """A file could not be written: no space, a file-size limit, a read-only or forbidden folder."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from pathlib import Path
 
 import hydra
@@ -31,6 +30,7 @@ from torch import nn
 from ganlab.checkpoint import build_network, has_ema, load_checkpoint, model_kind
 from ganlab.cli import one_line_errors, run_cli
 from ganlab.errors import CheckpointError, ConfigError
+from ganlab.files import replacing, save_torch
 from ganlab.official import to_official
 from ganlab.outputs import check_new_files
 from ganlab.train import CONFIG_DIR
@@ -46,9 +46,7 @@ ONNX_TOLERANCE = 1e-4
 
 
 def _save(state: dict[str, torch.Tensor], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a failed write never leaves half a file under the official name
+    save_torch(state, path)  # a failed write never leaves half a file under the official name
 
 
 def export_official(cfg: DictConfig) -> list[Path]:
@@ -90,21 +88,18 @@ def export_onnx(cfg: DictConfig) -> tuple[Path, float]:
     side = {2: torch.export.Dim("height", min=1, max=8192 // step) * step,
             3: torch.export.Dim("width", min=1, max=8192 // step) * step}  # fmt: skip
     shapes = {"x": {0: torch.export.Dim("batch", min=1, max=4096), **side}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():  # the exporter's progress chatter
-        program = torch.onnx.export(
-            net, (example,), dynamo=True, input_names=["image"], output_names=["translated"],
-            dynamic_shapes=shapes, verbose=False,
-        )  # fmt: skip
-        program.save(str(tmp))
-    diff = _onnx_diff(onnxruntime, tmp, net, channels, step)
-    if not diff <= ONNX_TOLERANCE:
-        tmp.unlink()
-        raise CheckpointError(
-            f"the ONNX generator differs from PyTorch by {diff:.2e} (> {ONNX_TOLERANCE}); not written"
-        )
-    os.replace(tmp, path)
+    with replacing(path) as tmp:  # only a checked file takes the name
+        with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():  # the exporter's chatter
+            program = torch.onnx.export(
+                net, (example,), dynamo=True, input_names=["image"], output_names=["translated"],
+                dynamic_shapes=shapes, verbose=False,
+            )  # fmt: skip
+            program.save(str(tmp))
+        diff = _onnx_diff(onnxruntime, tmp, net, channels, step)
+        if not diff <= ONNX_TOLERANCE:
+            raise CheckpointError(
+                f"the ONNX generator differs from PyTorch by {diff:.2e} (> {ONNX_TOLERANCE}); not written"
+            )
     return path, diff
 
 

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, DiskError
+from ganlab.files import replacing, write_json, write_text
 
 
 def job_info() -> dict[str, Any]:
@@ -70,9 +72,11 @@ def assign_gpu(cfg: DictConfig, info: dict[str, Any]) -> None:
 def write_result(output_dir: str | Path, result: dict[str, Any]) -> None:
     """``<run dir>/result.json``: what the sweep summary reads (works with any launcher)."""
     path = Path(output_dir) / "result.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}
-    path.write_text(json.dumps(clean, indent=1))
+    try:
+        write_json(path, clean)  # whole or not at all: a full disk leaves the previous file
+    except DiskError as e:  # written last, while another error may be on its way out: never mask it
+        print(f"warning: {e}", file=sys.stderr)
 
 
 COLUMNS = ("job", "overrides", "status", "final_fid", "best_fid", "iteration", "error")
@@ -127,7 +131,7 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         rows, common = summarize(sweep_dir)
-        with open(sweep_dir / "summary.csv", "w", newline="") as f:
+        with replacing(sweep_dir / "summary.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
@@ -135,6 +139,6 @@ class SweepSummary(Callback):
         failed = sum(r["status"] != "completed" for r in rows)
         header = f"sweep {sweep_dir}: {len(rows)} job(s), {failed} not completed"
         text = f"{header}\ncommon overrides: {' '.join(common) or '-'}\n{table}\n"
-        (sweep_dir / "summary.txt").write_text(text)
+        write_text(sweep_dir / "summary.txt", text)
         print(f"\n{text}")
         LAST_SWEEP.update(failed=failed, jobs=len(rows), dir=str(sweep_dir))

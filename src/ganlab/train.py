@@ -25,11 +25,13 @@ from ganlab.errors import (
     CheckpointError,
     ConfigError,
     DataError,
+    DiskError,
     GanlabError,
     Interrupted,
     NonFiniteLossError,
     raise_all,
 )
+from ganlab.files import disk_error, is_disk_error, write_text
 from ganlab.loggers import define_summaries
 from ganlab.metrics.callback import FIDCallback
 from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
@@ -205,10 +207,13 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         if isinstance(e.__context__, KeyboardInterrupt):
             raise _interrupted(signal.SIGINT, model, callbacks) from None
         raise
-    except NonFiniteLossError as e:
+    except (NonFiniteLossError, DiskError, OSError) as e:
+        if isinstance(e, OSError) and not is_disk_error(e):
+            raise
+        error = disk_error(e) if isinstance(e, OSError) else e
         last = _last_checkpoint(callbacks)
         kept = f"; last good checkpoint: {last}" if last and last.exists() else ""
-        raise NonFiniteLossError(f"{e}{kept}") from None
+        raise type(error)(f"{error}{kept}") from e
     except RuntimeError as e:
         if "state_dict" in str(e) and ckpt_path:
             raise CheckpointError(
@@ -325,9 +330,10 @@ def discard_run_dir(run_dir: Path) -> None:
 def record_failure(cfg: DictConfig, error: BaseException) -> None:
     shown = user_error(error) or error
     report(shown)
-    path = Path(cfg.paths.output_dir) / "error.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(traceback.format_exception(error)))
+    try:
+        write_text(Path(cfg.paths.output_dir) / "error.txt", "".join(traceback.format_exception(error)))
+    except DiskError as e:  # the job's error is already on the console; the sweep goes on
+        print(f"warning: {e}", file=sys.stderr)
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, Checkpoint
+
+from ganlab.files import replacing
 
 
 def _iteration(module: L.LightningModule) -> int:
@@ -55,10 +56,10 @@ class LastCheckpoint(Checkpoint):
         check = getattr(module, "check_finite", None)
         if check is not None:
             check()
-        tmp = self.dirpath / ".last.ckpt.tmp"
-        trainer.save_checkpoint(tmp, weights_only=False)  # full state: optimizers, loops
-        if trainer.is_global_zero:
-            os.replace(tmp, self.last_path)
+        # full state (optimizers, loops), written beside last.ckpt and renamed over it only when
+        # complete: a full disk or a kill mid-write leaves the previous last.ckpt as it was
+        with replacing(self.last_path, publish=trainer.is_global_zero) as tmp:
+            trainer.save_checkpoint(tmp, weights_only=False)
         trainer.strategy.barrier("LastCheckpoint.save")
         self.saved_iteration = _iteration(module)
 

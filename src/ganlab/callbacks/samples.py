@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
 from ganlab.callbacks.checkpoint import due
+from ganlab.files import replacing
 
 
 class SampleGrid(L.Callback):
@@ -40,8 +41,8 @@ class SampleGrid(L.Callback):
 
     @rank_zero_only
     def _publish(self, trainer: L.Trainer, name: str, iteration: int, grid: torch.Tensor) -> None:
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        save_image(grid, self.dirpath / f"{name}_{iteration:07d}.png")
+        with replacing(self.dirpath / f"{name}_{iteration:07d}.png") as tmp:
+            save_image(grid, tmp, format="png")
         for logger in trainer.loggers:
             kind = type(logger).__name__
             if kind == "WandbLogger":

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
+
+from ganlab.files import save_torch
 
 STATE_KEYS = ("sum", "cov_sum", "count", "features")
 
@@ -59,8 +60,4 @@ class RealStatsCache:
 
     def save(self, meta: dict[str, Any], state: dict[str, Tensor]) -> Path:
         path = self.path(meta)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save({"meta": meta, "state": state, "sha256": _digest(state)}, tmp)
-        os.replace(tmp, path)
-        return path
+        return save_torch({"meta": meta, "state": state, "sha256": _digest(state)}, path, unique=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_info
 
 from ganlab.errors import GanlabError, raise_all
+from ganlab.files import replacing
 from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
 from ganlab.metrics.inception import MissingWeightsError, resolve_weights
 from ganlab.metrics.lpips import Lpips, resolve_alexnet
@@ -162,10 +162,8 @@ class FIDCallback(Checkpoint):
         return values
 
     def _save_best(self, trainer: L.Trainer) -> None:
-        tmp = self.dirpath / ".best.ckpt.tmp"
-        trainer.save_checkpoint(tmp, weights_only=False)
-        if trainer.is_global_zero:
-            os.replace(tmp, self.best_path)
+        with replacing(self.best_path, publish=trainer.is_global_zero) as tmp:
+            trainer.save_checkpoint(tmp, weights_only=False)
         trainer.strategy.barrier("FIDCallback.best")
 
     def state_dict(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganlab.errors import DiskError
 from ganlab.metrics.cache import RealStatsCache
 from ganlab.metrics.fid import FidKid
 from ganlab.metrics.inception import WEIGHTS_FILE, InceptionFeatures, to_uint8, weights_sha256
@@ -88,7 +89,11 @@ class FIDEvaluator:
                 metric.update(self.features(batch), real=True)
             state = _synced_real_state(metric)
             if self.cache is not None and rank == 0:
-                self.cache.save(meta, state)
+                try:
+                    self.cache.save(meta, state)
+                except DiskError as e:  # a cache only saves time: the statistics are in hand
+                    note = "the real statistics are not cached (paths.cache_dir sets the folder)"
+                    warnings.warn(f"{e}; {note}", stacklevel=2)
         else:
             self.cache_hits.append(key)
         metric.load_real_state(state, keep=rank == 0)  # summed over ranks at compute(): exact

@@ -1,0 +1,97 @@
+"""Writing files so that a failed write loses nothing: a temporary beside the target, fsync, then
+``os.replace`` (atomic on POSIX); the temporary is removed on any failure, and a full disk, a
+file-size limit or a read-only folder is one line naming the path and what to do."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganlab.errors import DiskError
+
+ADVICE = {
+    errno.ENOSPC: "the disk is full: free space or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up: free space or write elsewhere",
+    errno.EFBIG: "the file is over this process's file-size limit: raise it (ulimit -f) or write elsewhere",
+    errno.EROFS: "the file system is read-only: choose a writable folder",
+    errno.EACCES: "no permission to write there: choose a folder you can write",
+    errno.EPERM: "no permission to write there: choose a folder you can write",
+}
+
+
+def is_disk_error(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in ADVICE
+
+
+def disk_error(error: OSError, path: str | Path | None = None) -> DiskError:
+    """The one-line form of a failed write (the run's folders are set by paths.output_dir and
+    hydra.run.dir / hydra.sweep.dir)."""
+    where = path or error.filename or "a file"
+    return DiskError(f"cannot write {where}: {error.strerror or error}; {ADVICE[error.errno]}")
+
+
+def fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Make a fully written ``tmp`` the file ``path``: on disk first (fsync), then renamed over it,
+    then the folder entry on disk too. A crash at any point leaves the old file or the new one."""
+    fsync(tmp)
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # not every file system lets a folder be fsync'ed
+        fsync(path.parent)
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path, unique: bool = False, publish: bool = True) -> Iterator[Path]:
+    """``with replacing(p) as tmp: write(tmp)``: ``p`` is replaced only by a complete file.
+
+    ``unique``: a temporary name per process (writers that may race, as sweep jobs sharing a cache).
+    ``publish=False``: this process only takes part (a DDP rank that is not rank 0 writes nothing).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp" if unique else f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        if publish:
+            commit(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if is_disk_error(e):
+            raise disk_error(e, path) from e
+        raise
+
+
+def save_torch(obj: Any, path: str | Path, unique: bool = False) -> Path:
+    """``torch.save`` whole or not at all. Serialised in memory first: torch's file writer reports a
+    full disk as a RuntimeError without an errno, Python's file write as the OSError it is."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with replacing(path, unique=unique) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=1))

@@ -115,6 +115,7 @@ def run_module(module: str, *args: str, cwd: Path, env: dict | None = None, time
     """``python -m <module> args`` as a user would run it."""
     full_env = {**os.environ, "WANDB_MODE": "offline", **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
+    full_env.pop("WANDB_SILENT", None)  # wandb speaks as it would to a user (its output is captured)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,

@@ -5,6 +5,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 from conftest import make_cfg
 from ganlab.data.base import InMemoryImageDataModule
@@ -70,8 +71,9 @@ def test_trainer_options_compose(tmp_path: Path, trainer: str) -> None:
 def test_logger_options_instantiate(tmp_path: Path, logger: str) -> None:
     cfg = make_cfg(tmp_path, [f"logger={logger}"])
     loggers = build_loggers(cfg, {})
-    expected = {"wandb": "WandbLogger", "csv": "CSVLogger", "tensorboard": "TensorBoardLogger"}
-    assert [type(x).__name__ for x in loggers] == ([expected[logger]] if logger in expected else [])
+    expected = {"wandb": WandbLogger, "csv": CSVLogger, "tensorboard": TensorBoardLogger}
+    assert len(loggers) == (logger in expected)
+    assert all(isinstance(x, expected[logger]) for x in loggers)
 
 
 def test_callbacks_instantiate(tmp_path: Path) -> None:
@@ -81,6 +83,7 @@ def test_callbacks_instantiate(tmp_path: Path) -> None:
         "FIDCallback",
         "LastCheckpoint",
         "SampleGrid",
+        "NetworkSummary",
         "ProgressBar",
         "RunConfig",
         "StopSignal",

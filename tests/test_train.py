@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import lightning as L
 import pytest
 import torch
 
-from conftest import TINY, make_cfg, run_module
+from conftest import TINY, fid_weights, make_cfg, run_module
 from fabricate import wandb_keys, wandb_records
 from ganlab.errors import ConfigError, NonFiniteLossError
 from ganlab.train import train
@@ -63,6 +64,27 @@ def test_dcgan_mnist_run_writes_checkpoint_samples_and_wandb(tmp_path: Path, mni
         if r.WhichOneof("record_type") == "metric"
     }
     assert summaries["val/fid*"].min and not summaries["val/fid*"].max and summaries["val/psnr"].max
+    assert not [r for r in wandb_records(run_file) if r.WhichOneof("record_type") == "artifact"]
+
+
+def test_log_model_uploads_last_and_best_as_artifacts(
+    tmp_path: Path, mnist_root: Path, weights: Path
+) -> None:
+    """``logger.wandb.log_model=true``: last.ckpt and best.ckpt, each a version of the run's model
+    artifact with its alias, when training ends; ``all``: at every save."""
+    common = [*TINY, *data_args(mnist_root), "logger=wandb", "metrics=fid", *fid_weights(weights)]
+    common += ["metrics.num_fake=16", "metrics.fid.feature=64", "metrics.kid.subset_size=8"]
+    common += [f"paths.cache_dir={tmp_path / 'cache'}"]
+    for mode, expected in (("true", [["best"], ["last"]]), ("all", [["best"], ["last"], ["last"], ["last"]])):
+        run_dir = tmp_path / mode
+        train(make_cfg(run_dir, [*common, f"logger.wandb.log_model={mode}"]))
+        records = [
+            r for r in wandb_records(wandb_run_file(run_dir)) if r.WhichOneof("record_type") == "artifact"
+        ]
+        assert sorted(sorted(set(r.artifact.aliases) - {"latest"}) for r in records) == expected
+        files = {tuple(e.path for e in r.artifact.manifest.contents) for r in records}
+        assert files == {("last.ckpt",), ("best.ckpt",)}
+        assert all(r.artifact.type == "model" and r.artifact.name.startswith("model-") for r in records)
 
 
 def read_csv_losses(run_dir: Path) -> dict[int, tuple[float, float]]:
@@ -235,7 +257,14 @@ def test_cli_train_then_resume(tmp_path: Path, mnist_root: Path) -> None:
     args = [*[a for a in TINY if a != "~callbacks.progress_bar"], *data_args(mnist_root)]  # as users see it
     first = run_module("ganlab.train", *args, f"hydra.run.dir={tmp_path / 'a'}", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
-    assert "wandb sync" in first.stdout + first.stderr
+    console = first.stdout + first.stderr
+    synced = re.search(r"upload it with `wandb sync (\S+)`", console)  # named once the folder exists
+    assert synced and Path(synced.group(1)).is_dir() and "wandb sync" not in console[: synced.start()]
+    assert not re.search(
+        r"^wandb:", console, re.MULTILINE
+    )  # no banner or end-of-run tables offline: the console has them
+    assert "FLOPs" not in console and "Modules in" not in console and "generator" in console
+    assert "GPU available" in (tmp_path / "a" / "train.log").read_text()  # train.log is not empty
     bar = first.stdout[first.stdout.rfind("Epoch 0") :]  # the console shows training (the bar may wrap)
     assert "it/s" in bar and "loss_d:" in bar and "loss_g:" in bar and "v_num" not in first.stdout
     assert "├── model" in first.stdout and "lr: 0.001" in first.stdout  # the composed config, resolved

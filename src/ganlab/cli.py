@@ -43,7 +43,8 @@ def report(error: BaseException) -> None:
 
 class _DropAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
+        message = record.getMessage()  # Lightning's advert; its note that our summary replaced its own
+        return "litlogger" not in message and "Skipping setting a default `ModelSummary`" not in message
 
 
 def quiet_third_party() -> None:

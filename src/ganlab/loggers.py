@@ -4,32 +4,48 @@ from __future__ import annotations
 
 import netrc
 import os
-import socket
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from ganlab.errors import ConfigError
 
-WANDB_HOST = "api.wandb.ai"
+DEFAULT_BASE_URL = "https://api.wandb.ai"
+
+
+def wandb_base_url() -> str:
+    """The W&B server: ``WANDB_BASE_URL`` (a self-hosted W&B), else W&B's cloud."""
+    return os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
+
+
+def wandb_host() -> str:
+    return urllib.parse.urlsplit(wandb_base_url()).hostname or "api.wandb.ai"
 
 
 def _has_api_key() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
-    try:
-        return netrc.netrc().authenticators(WANDB_HOST) is not None
+    try:  # `wandb login` writes the key under the server's host name
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(wandb_host()) is not None
     except (FileNotFoundError, netrc.NetrcParseError, OSError):
         return False
 
 
-def _reachable(host: str, timeout: float = 3.0) -> bool:
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Any HTTP answer from the W&B server, asked as wandb asks: through the environment's proxies
+    (``HTTPS_PROXY``/``HTTP_PROXY``, ``NO_PROXY``), so a proxied network is not taken for none."""
     try:
-        with socket.create_connection((host, 443), timeout=timeout):
+        opener = urllib.request.build_opener()  # reads the proxy variables now (urlopen's is cached)
+        with opener.open(urllib.request.Request(url, method="HEAD"), timeout=timeout):
             return True
-    except OSError:
+    except urllib.error.HTTPError:  # 401, 404, …: the server (or the proxy in front of it) answered
+        return True
+    except (OSError, ValueError):  # no route, refused, timed out, a malformed URL
         return False
 
 
@@ -47,20 +63,67 @@ def resolve_mode(mode: str) -> str:
         return "offline"
     if mode != "auto":
         raise ConfigError(f"{source}={mode} is not one of auto, online, offline, disabled")
-    return "online" if _has_api_key() and _reachable(WANDB_HOST) else "offline"
+    return "online" if _has_api_key() and _reachable(wandb_base_url()) else "offline"
 
 
-def wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any) -> WandbLogger:
-    """A ``WandbLogger`` in the resolved mode; offline runs say how to upload them later."""
+class RunLogger(WandbLogger):
+    """``WandbLogger`` that uploads ganlab's checkpoints as W&B model artifacts.
+
+    Lightning's ``log_model`` only knows ``ModelCheckpoint``; ganlab writes ``last.ckpt``
+    (``LastCheckpoint``, alias ``last``) and ``best.ckpt`` (``FIDCallback``, alias ``best``) itself.
+    ``log_model=true``: both once, when training ends (as Lightning: not after a failure);
+    ``log_model=all``: every time one is written.
+    """
+
+    def __init__(self, *args: Any, log_model: bool | str = False, **kwargs: Any) -> None:
+        if log_model not in (True, False, "all"):
+            raise ConfigError(f"logger.wandb.log_model={log_model} is not one of false, true, all")
+        super().__init__(*args, log_model=False, **kwargs)
+        init = getattr(self, "_wandb_init", {})
+        if init.get("anonymous", "") is None:  # Lightning passes anonymous=None: a wandb deprecation warning
+            del init["anonymous"]
+        self.upload: bool | str = log_model
+        self.written: dict[str, tuple[Path, dict[str, Any]]] = {}  # alias → (file, metadata)
+
+    @rank_zero_only
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        alias = getattr(checkpoint_callback, "artifact_alias", None)
+        if alias is None:  # a Lightning ModelCheckpoint someone added: Lightning's own handling
+            super().after_save_checkpoint(checkpoint_callback)
+            return
+        self.written[alias] = (checkpoint_callback.written_file, checkpoint_callback.artifact_metadata())
+        if self.upload == "all":
+            self._upload(alias)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        if status == "success" and self.upload is True and self._experiment is not None:
+            for alias in self.written:
+                self._upload(alias)
+        super().finalize(status)
+
+    def _upload(self, alias: str) -> None:
+        import wandb
+
+        path, metadata = self.written[alias]
+        artifact = wandb.Artifact(f"model-{self.experiment.id}", type="model", metadata=metadata)
+        artifact.add_file(str(path), name=path.name)  # copied into W&B's staging area now
+        self.experiment.log_artifact(artifact, aliases=[alias])
+
+
+def wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any) -> RunLogger:
+    """A W&B logger in the resolved mode. Offline, wandb's banner and end-of-run tables are
+    silenced (they repeat the console); the run's folder and the ``wandb sync`` line come at the end,
+    when the folder exists (``train._finish_wandb``)."""
     resolved = resolve_mode(mode)
     os.environ["WANDB_MODE"] = resolved  # one decision for the whole process (and its children)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     if resolved == "offline":
-        rank_zero_info(
-            f"W&B: logging offline (no API key or no connection to {WANDB_HOST}); upload later with"
-            f" `wandb sync {Path(save_dir) / 'wandb' / 'offline-run-*'}`"
-        )
-    return WandbLogger(save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)
+        import wandb
+
+        kwargs.setdefault("settings", wandb.Settings(silent=True))
+        rank_zero_info(f"W&B: logging offline (no API key, or no connection to {wandb_host()})")
+    return RunLogger(save_dir=save_dir, offline=resolved == "offline", mode=resolved, **kwargs)
 
 
 def define_summaries(loggers: list[Any]) -> None:

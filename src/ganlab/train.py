@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import traceback
@@ -275,20 +276,48 @@ def _last_checkpoint(callbacks: list[L.Callback]) -> Path | None:
 
 
 def _finish_wandb(status: int) -> None:
-    """One W&B run per job, always closed (wandb#1314: a live run is reused by the next job)."""
+    """One W&B run per job, always closed (wandb#1314: a live run is reused by the next job). An
+    offline run then names its folder and the command that uploads it."""
     if "wandb" in sys.modules:
         import wandb
 
-        if wandb.run is not None:
+        run = wandb.run
+        if run is not None:
+            offline, folder = run.settings.mode == "offline", run.settings.sync_dir
             wandb.finish(exit_code=status)
+            if offline:
+                rank_zero_info(f"W&B: offline run in {folder}; upload it with `wandb sync {folder}`")
+
+
+def log_to_run_dir() -> None:
+    """Lightning's messages (and ganlab's, which go through them) reach Hydra's handlers: the
+    console and ``<run dir>/train.log``. Lightning gives its logger a handler of its own and stops
+    propagation when it is imported before logging is configured, which left train.log empty."""
+    if not any(isinstance(h, logging.FileHandler) for h in logging.getLogger().handlers):
+        return  # Hydra's logging is off (hydra/job_logging=none): Lightning keeps its own handler
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
+def _file_log(message: str) -> None:
+    """A line for train.log only (the console has its own copy on stderr)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            record = {"name": "ganlab", "levelno": logging.ERROR, "levelname": "ERROR", "msg": message}
+            handler.handle(logging.makeLogRecord(record))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    log_to_run_dir()
     try:
         return train(cfg)
     except Exception as e:
         error = user_error(e)
+        _file_log(f"error: {one_line(error or e)}")
         if isinstance(error, Interrupted):  # a sweep stops too: the user (or scheduler) said stop
             report(error)
             sys.exit(error.exit_code)

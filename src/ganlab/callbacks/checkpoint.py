@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, Checkpoint
+from lightning.pytorch.loggers import WandbLogger
 
 from ganlab.files import replacing
 
@@ -62,6 +63,17 @@ class LastCheckpoint(Checkpoint):
             trainer.save_checkpoint(tmp, weights_only=False)
         trainer.strategy.barrier("LastCheckpoint.save")
         self.saved_iteration = _iteration(module)
+        for logger in trainer.loggers:  # W&B uploads it as a model artifact with log_model
+            logger.after_save_checkpoint(self)
+
+    artifact_alias = "last"  # last.ckpt's alias among the run's W&B model artifacts
+
+    @property
+    def written_file(self) -> Path:
+        return self.last_path
+
+    def artifact_metadata(self) -> dict[str, Any]:
+        return {"iteration": self.saved_iteration}
 
 
 class StopSignal(Callback):
@@ -133,5 +145,5 @@ class RunConfig(Callback):
     ) -> None:
         checkpoint["ganlab_config"] = self.config
         for logger in trainer.loggers:
-            if type(logger).__name__ == "WandbLogger":
+            if isinstance(logger, WandbLogger):
                 checkpoint["wandb_run_id"] = logger.version

@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
@@ -44,8 +45,7 @@ class SampleGrid(L.Callback):
         with replacing(self.dirpath / f"{name}_{iteration:07d}.png") as tmp:
             save_image(grid, tmp, format="png")
         for logger in trainer.loggers:
-            kind = type(logger).__name__
-            if kind == "WandbLogger":
+            if isinstance(logger, WandbLogger):
                 logger.log_image(f"samples/{name}", images=[grid], step=iteration)
-            elif kind == "TensorBoardLogger":
+            elif isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(f"samples/{name}", grid, global_step=iteration)

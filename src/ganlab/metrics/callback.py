@@ -165,6 +165,17 @@ class FIDCallback(Checkpoint):
         with replacing(self.best_path, publish=trainer.is_global_zero) as tmp:
             trainer.save_checkpoint(tmp, weights_only=False)
         trainer.strategy.barrier("FIDCallback.best")
+        for logger in trainer.loggers:  # W&B uploads it as a model artifact with log_model
+            logger.after_save_checkpoint(self)
+
+    artifact_alias = "best"  # best.ckpt's alias among the run's W&B model artifacts
+
+    @property
+    def written_file(self) -> Path:
+        return self.best_path
+
+    def artifact_metadata(self) -> dict[str, Any]:
+        return {"iteration": self.best_iteration, self.monitor: self.best}
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_iteration": self.best_iteration, "monitor": self.monitor}

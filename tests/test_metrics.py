@@ -22,7 +22,12 @@ from conftest import TINY, fid_weights, make_cfg, run_module
 from ganlab.metrics.cache import RealStatsCache
 from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches, shard
 from ganlab.metrics.fid import FidKid
-from ganlab.metrics.inception import MissingWeightsError, resolve_weights
+from ganlab.metrics.inception import (
+    InceptionFeatures,
+    MissingWeightsError,
+    WrongWeightsError,
+    resolve_weights,
+)
 from ganlab.train import train
 
 
@@ -330,3 +335,26 @@ def test_evaluate_a_checkpoint(tmp_path: Path, mnist_root: Path, weights: Path) 
     assert out["num_real"] == 64 and out["num_fake"] == 24  # the fabricated test split, num_fake latents
     assert out["fid"] >= 0 and out["iteration"] == 4 and out["protocol"]["reference"] == "test"
     assert len(list((tmp_path / "cache" / "fid-real").glob("*.pt"))) == 1  # real stats cached
+
+
+def test_garbage_truncated_or_wrong_inception_weights_are_one_line(tmp_path: Path, weights: Path) -> None:
+    """Each bad file is refused by its sha256 first; used anyway (allow_other_weights), it is still
+    one short line: never an unpickling traceback, a missing-keys dump or torch's weights_only advice."""
+    blob = weights.read_bytes()
+    files = {
+        "garbage.pth": (np.random.default_rng(0).bytes(4096), "is not a torch file of plain data"),
+        "truncated.pth": (blob[: len(blob) // 2], "is truncated or damaged"),
+    }
+    for name, (content, _) in files.items():
+        (tmp_path / name).write_bytes(content)
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "ganlab_config": {"seed": 0}}, tmp_path / "run.ckpt")
+    files["run.ckpt"] = (b"", "is not a state dict of tensors")
+    torch.save({"generator.0.weight": torch.zeros(3, 3)}, tmp_path / "other.pth")
+    files["other.pth"] = (b"", "does not fit torch-fidelity's Inception")
+    for name, (_, message) in files.items():
+        with pytest.raises(WrongWeightsError, match="not torch-fidelity's Inception weights"):
+            resolve_weights(str(tmp_path / name))
+        with pytest.raises(WrongWeightsError) as raised:
+            InceptionFeatures(resolve_weights(str(tmp_path / name), allow_other=True), dim=64)
+        text = str(raised.value)
+        assert message in text and "\n" not in text and len(text) < 400 and "weights_only" not in text, text

@@ -84,3 +84,34 @@ def test_cli_names_every_bad_value_in_one_line_and_builds_nothing(tmp_path: Path
         assert name in errors[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert not run_dir.exists()  # nothing built, no run directory left behind
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "messages"),
+    [
+        (
+            "ganlab.generate",
+            ["n=abc", "nrow=0", "seed=-1"],
+            ["n=abc must be an integer", "nrow=0 must be ≥ 1", "seed=-1"],
+        ),
+        (
+            "ganlab.explore",
+            ["steps=1", "noise=-1", "ema=maybe"],
+            ["steps=1 must be ≥ 2", "noise=-1", "ema=maybe must be true or false"],
+        ),
+        (
+            "ganlab.translate",
+            ["input=a", "output=b", "tile=0", "batch_size=x"],
+            ["tile=0 must be ≥ 1", "batch_size=x"],
+        ),
+    ],
+)
+def test_tool_options_are_checked_first(
+    tmp_path: Path, tool: str, args: list[str], messages: list[str]
+) -> None:
+    """Before a checkpoint is even looked for (ckpt does not exist): every bad option, one line."""
+    result = run_module(tool, f"ckpt={tmp_path / 'none.ckpt'}", *args, cwd=tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and all(m in errors[0] for m in messages), result.stderr
+    assert "Traceback" not in result.stderr and "Error executing job" not in result.stderr

@@ -28,6 +28,7 @@ from ganlab.data.paired import PairedDataModule
 from ganlab.data.synthetic import SyntheticImages, SyntheticUnpaired
 from ganlab.data.unpaired import UnpairedDataModule
 from ganlab.errors import CheckpointError
+from ganlab.files import load_failure
 from ganlab.modules.cyclegan import CycleGAN
 from ganlab.modules.dcgan import DCGAN
 from ganlab.modules.pix2pix import Pix2Pix
@@ -87,14 +88,7 @@ def read_torch_file(path: str | Path, option: str = "ckpt") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:
-        # torch names the global two ways: an unknown one, or one whose module it blocks (os.system)
-        found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", str(e))
-        if found:  # torch's own text suggests weights_only=False: never the advice for a file
-            raise CheckpointError(
-                f"{option}={path} holds a Python object ({found.group(1)}), not plain data; "
-                "refusing to unpickle it (nothing was run)"
-            ) from None
-        raise CheckpointError(f"{option}={path} cannot be read ({' '.join(str(e).split())})") from None
+        raise CheckpointError(f"{option}={path} {load_failure(e)}") from None
 
 
 def is_ganlab(obj: Any) -> bool:

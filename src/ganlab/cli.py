@@ -78,9 +78,14 @@ def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     own "Error executing job with overrides" report."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(cfg: DictConfig, *args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            from hydra.core.hydra_config import HydraConfig
+
+            from ganlab.validate import validate_tool  # every option's type and range, first
+
+            validate_tool(cfg, Path(config_dir()) / f"{HydraConfig.get().job.config_name}.yaml")
+            return fn(cfg, *args, **kwargs)
         except Exception as e:
             error = user_error(e)
             if error is None or _traces["wanted"]:

@@ -9,6 +9,7 @@ import errno
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,23 @@ def disk_error(error: OSError, path: str | Path | None = None) -> DiskError:
     hydra.run.dir / hydra.sweep.dir)."""
     where = path or error.filename or "a file"
     return DiskError(f"cannot write {where}: {error.strerror or error}; {ADVICE[error.errno]}")
+
+
+def load_failure(error: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in a few words. torch's own text
+    advises retrying with ``weights_only=False``: never the advice for a file (files are data)."""
+    text = " ".join(str(error).split())
+    found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
+    if found:  # torch names the global two ways: an unknown one, or one whose module it blocks
+        name = found.group(1)
+        return f"holds a Python object ({name}), not plain data; refusing to unpickle it (nothing was run)"
+    if "central directory" in text or "zip archive" in text:
+        return "is truncated or damaged (not a complete torch zip archive)"
+    unpickler = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
+    if unpickler or "Weights only load failed" in text:
+        reason = unpickler.group(1).strip() if unpickler else "not plain data"
+        return f"is not a torch file of plain data, or is damaged ({reason})"
+    return f"cannot be read ({text[:200]})"
 
 
 def fsync(path: Path) -> None:

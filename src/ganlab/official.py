@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from ganlab.data.downloads import fetch_once
 from ganlab.errors import CheckpointError
+from ganlab.files import load_failure
 from ganlab.nets.patchgan import PatchDiscriminator
 from ganlab.nets.resnet import ResnetGenerator
 from ganlab.nets.unet import UnetGenerator
@@ -216,7 +217,7 @@ def _check_zoo_file(path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"the downloaded {path.name} is not plain weights ({e})") from None
+        raise CheckpointError(f"the downloaded {path.name} {load_failure(e)}") from None
     found = identify(state) if is_state_dict(state) else None
     if found is None or not found.is_generator:
         raise CheckpointError(f"the downloaded {path.name} is not an official generator's weights; not kept")

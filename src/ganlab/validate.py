@@ -14,13 +14,12 @@ import types
 import typing
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from ganlab.cli import one_line
 from ganlab.errors import ConfigError, raise_all
 
 
@@ -117,6 +116,42 @@ def validate(cfg: DictConfig) -> None:
     raise_all([ConfigError(p) for p in problems(resolved, skip=derived)], ConfigError)
 
 
+# the command-line tools (generate, translate, …): flat options, typed by their yaml defaults
+TOOL_RANGES: list[tuple[str, Range]] = [
+    ("seed", Range(low=0, high=2**32, integer=True, nullable=False)),
+    ("n", COUNT),
+    ("nrow", COUNT),
+    ("batch_size", COUNT),
+    ("steps", Range(low=2, integer=True)),
+    ("perturbations", COUNT),
+    ("num_fake", COUNT),
+    ("crop_size", COUNT),
+    ("tile", COUNT),
+    ("tile_overlap", NON_NEGATIVE_COUNT),
+    ("noise", NON_NEGATIVE),
+    ("max_memory_gb", POSITIVE),
+]
+
+
+def validate_tool(cfg: DictConfig, defaults_file: str | Path) -> None:
+    """A tool's options against its yaml: a number, integer or true/false default takes only that
+    kind of value (a string default takes anything: ``output=2024`` is a folder name); ranges from
+    ``TOOL_RANGES``. Every bad value in one line."""
+    defaults = OmegaConf.to_container(OmegaConf.load(defaults_file))
+    values = OmegaConf.to_container(cfg, resolve=True)
+    found = []
+    for key, value in values.items():
+        default = defaults.get(key) if isinstance(defaults, dict) else None
+        kind = type(default) if isinstance(default, bool | int | float) else None
+        if kind is not None and _conforms(value, kind) is False:
+            found.append(f"{key}={_show(value)} must be {_describe(kind)}")
+            continue
+        for pattern, allowed in TOOL_RANGES:
+            if key == pattern and (problem := allowed.problem(value)) is not None:
+                found.append(f"{key}={_show(value)} {problem}")
+    raise_all([ConfigError(p) for p in found], ConfigError)
+
+
 def _is_copy(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("${") and value.endswith("}")
 
@@ -161,7 +196,8 @@ def _against_signature(path: str, node: Mapping[str, Any], skip: set[str]) -> It
         target = get_object(node["_target_"])
         signature = inspect.signature(target)
     except Exception as e:
-        yield f"{path}._target_={node['_target_']} cannot be imported or inspected ({one_line(e)})"
+        reason = " ".join(str(e).split())
+        yield f"{path}._target_={node['_target_']} cannot be imported or inspected ({reason})"
         return
     try:
         hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)

@@ -15,6 +15,7 @@ from torchmetrics.image.fid import NoTrainInceptionV3
 
 from ganlab.data.downloads import fetch_once
 from ganlab.errors import ConfigError, GanlabError
+from ganlab.files import load_failure
 
 WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
 FEATURE_DIMS = (64, 192, 768, 2048)
@@ -95,8 +96,7 @@ def plain_state_dict(path: Path) -> dict[str, Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise WrongWeightsError(
-            f"{path} cannot be read as plain weights ({' '.join(str(e).split())[:200]}); "
-            f"use {WEIGHTS_FILE} from {URL_INCEPTION_V3}"
+            f"{path} {load_failure(e)}; use {WEIGHTS_FILE} from {URL_INCEPTION_V3}"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise WrongWeightsError(f"{path} is not a state dict of tensors; use {WEIGHTS_FILE}")

@@ -18,6 +18,7 @@ from torchmetrics.functional.image import lpips as tm_lpips
 
 from ganlab.data.downloads import fetch_once
 from ganlab.errors import GanlabError
+from ganlab.files import load_failure
 from ganlab.metrics.inception import weights_sha256
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -68,7 +69,7 @@ def _tensors(path: Path, what: str) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise MissingLpipsWeightsError(f"{path} cannot be read as plain {what} weights ({e})") from None
+        raise MissingLpipsWeightsError(f"{path} {load_failure(e)} (expected {what} weights)") from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise MissingLpipsWeightsError(f"{path} is not a state dict of tensors ({what})")
     return state

@@ -20,7 +20,7 @@ from scipy import linalg
 import fabricate
 from conftest import TINY, fid_weights, make_cfg, run_module
 from ganlab.metrics.cache import RealStatsCache
-from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches, shard
+from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches, precision_recall, shard
 from ganlab.metrics.fid import FidKid
 from ganlab.metrics.inception import (
     InceptionFeatures,
@@ -81,7 +81,7 @@ def test_evaluate_folders_agrees_with_torch_fidelity(tmp_path: Path, weights: Pa
     fake = write_folder(tmp_path / "fake", 50, 150, seed=2)
     result = run_module(
         "ganlab.evaluate", f"real={real}", f"fake={fake}", *fid_weights(weights),
-        "metrics.fid.feature=64", "device=cpu", cwd=tmp_path,
+        "metrics.fid.feature=64", "device=cpu", "metrics.isc=true", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     ours = json.loads(result.stdout.strip().splitlines()[-1])
@@ -90,8 +90,57 @@ def test_evaluate_folders_agrees_with_torch_fidelity(tmp_path: Path, weights: Pa
         feature_layer_kid="64", feature_extractor_weights_path=str(weights), cuda=False, verbose=False,
     )  # fmt: skip
     assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-3)
+    # metrics.isc: the Inception Score of the generated side (torch-fidelity's input1)
+    theirs = torch_fidelity.calculate_metrics(
+        input1=str(fake), isc=True, feature_extractor_weights_path=str(weights), cuda=False, verbose=False
+    )
+    assert ours["isc_mean"] == pytest.approx(theirs["inception_score_mean"], rel=1e-5)
+    assert ours["isc_std"] == pytest.approx(theirs["inception_score_std"], rel=1e-4, abs=1e-7)
+    assert "precision" not in ours  # metrics.prc is off by default
     assert ours["num_real"] == 60 and ours["num_fake"] == 50
     assert ours["protocol"]["weights_sha256"] and "antialias=False" in ours["protocol"]["resize"]
+
+
+def test_precision_is_of_the_generated_side_and_recall_of_the_real_side() -> None:
+    """Generated images that copy a few real ones: all inside the real manifold (precision 1), and
+    they cover little of it (recall low). Swapped arguments would give the opposite."""
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(200, 2, generator=g)
+    fake = real[0] + 1e-3 * torch.randn(20, 2, generator=g)  # a tight cluster at one real image
+    out = precision_recall(fake, real)
+    assert out["precision"] == 1.0 and out["recall"] < 0.05
+
+
+@pytest.mark.slow
+def test_precision_recall_agrees_with_torch_fidelity(tmp_path: Path, weights: Path) -> None:
+    """metrics.prc=true: VGG-16 fc2_relu features, k = 3, as torch-fidelity (random VGG-16 values in
+    torchvision's layout: no download here); a missing VGG file is named with the Inception one."""
+    import torch_fidelity
+    import torchvision
+
+    vgg = tmp_path / "vgg16.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.vgg16(weights=None).state_dict(), vgg)
+    real = write_folder(tmp_path / "real", 16, 110, seed=1)
+    fake = write_folder(tmp_path / "fake", 14, 150, seed=2)
+    args = [f"real={real}", f"fake={fake}", "metrics.fid.feature=64", "device=cpu", "metrics.prc=true"]
+    result = run_module(
+        "ganlab.evaluate", *args, *fid_weights(weights), f"metrics.vgg.weights_path={vgg}", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    ours = json.loads(result.stdout.strip().splitlines()[-1])
+    theirs = torch_fidelity.calculate_metrics(
+        input1=str(fake), input2=str(real), prc=True, feature_extractor_weights_path=str(vgg), cuda=False,
+        verbose=False,
+    )  # fmt: skip
+    for name in ("precision", "recall", "f_score"):
+        assert ours[name] == pytest.approx(theirs[name], abs=1e-6), name
+    missing = run_module(
+        "ganlab.evaluate", *args, "metrics.fid.weights_path=no_inception.pth",
+        "metrics.vgg.weights_path=no_vgg.pth", cwd=tmp_path,
+    )  # fmt: skip
+    (error,) = [line for line in missing.stderr.splitlines() if line.startswith("error:")]
+    assert "no_inception.pth" in error and "no_vgg.pth" in error
 
 
 class CountingEvaluator(FIDEvaluator):

@@ -26,11 +26,12 @@ from torchvision.transforms.v2 import functional as TF
 from ganlab.checkpoint import build_datamodule, build_module, is_ganlab, load_checkpoint, read_torch_file
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import load_rgb, readable_images
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, GanlabError, raise_all
 from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches
-from ganlab.metrics.inception import resolve_weights
+from ganlab.metrics.inception import MissingWeightsError, resolve_weights
 from ganlab.metrics.lpips import Lpips, resolve_alexnet
 from ganlab.metrics.paired import paired_scores
+from ganlab.metrics.vgg import resolve_vgg16
 from ganlab.official import resolve_model
 from ganlab.train import CONFIG_DIR
 from ganlab.translate import load_translator, run_generator
@@ -57,10 +58,23 @@ def _evaluator(cfg: DictConfig, device: torch.device) -> FIDEvaluator:
     m = cfg.metrics
     if not m:
         raise ConfigError("metrics=none leaves nothing to evaluate; drop that override")
-    weights = resolve_weights(m.fid.weights_path, allow_other=bool(m.fid.get("allow_other_weights", False)))
+    found: dict[str, Path] = {}
+    problems: list[GanlabError] = []  # every missing weights file named at once, as training's preflight
+    wanted = {
+        "inception": lambda: resolve_weights(m.fid.weights_path, allow_other=bool(m.fid.allow_other_weights))
+    }
+    if m.get("prc"):
+        wanted["vgg"] = lambda: resolve_vgg16((m.get("vgg") or {}).get("weights_path"))
+    for name, resolve in wanted.items():
+        try:
+            found[name] = resolve()
+        except GanlabError as e:
+            problems.append(e)
+    raise_all(problems, MissingWeightsError)
     return FIDEvaluator(
-        weights, m.cache_dir, device, dim=int(m.fid.feature), batch_size=int(m.batch_size),
+        found["inception"], m.cache_dir, device, dim=int(m.fid.feature), batch_size=int(m.batch_size),
         kid_subsets=int(m.kid.subsets), kid_subset_size=int(m.kid.subset_size),
+        vgg_weights=found.get("vgg"), isc=bool(m.get("isc", False)),
     )  # fmt: skip
 
 

@@ -134,5 +134,5 @@ def define_summaries(loggers: list[Any]) -> None:
             run = logger.experiment  # the run itself on rank 0, a no-op stand-in on the others
             for pattern in ("val/fid*", "val/kid*", "val/lpips", "val/l1"):
                 run.define_metric(pattern, summary="min")
-            for name in ("val/psnr", "val/ssim"):
+            for name in ("val/psnr", "val/ssim", "val/precision*", "val/recall*", "val/isc*"):
                 run.define_metric(name, summary="max")

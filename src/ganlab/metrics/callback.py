@@ -16,6 +16,7 @@ from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
 from ganlab.metrics.inception import MissingWeightsError, resolve_weights
 from ganlab.metrics.lpips import Lpips, resolve_alexnet
 from ganlab.metrics.paired import paired_scores
+from ganlab.metrics.vgg import resolve_vgg16
 
 
 class FIDCallback(Checkpoint):
@@ -51,7 +52,13 @@ class FIDCallback(Checkpoint):
         monitor: str = "auto",
         per_class: bool = False,
         lpips: dict[str, Any] | None = None,
+        prc: bool = False,
+        isc: bool = False,
+        vgg: dict[str, Any] | None = None,
     ) -> None:
+        self.prc, self.isc = prc, isc
+        self.vgg = {"weights_path": None, **(vgg or {})}
+        self.vgg_weights: Path | None = None
         self.dirpath, self.cache_dir = Path(dirpath), cache_dir
         self.every_n_epochs, self.every_n_iters = every_n_epochs, every_n_iters
         self.num_fake, self.num_real, self.reference = num_fake, num_real, reference
@@ -69,7 +76,8 @@ class FIDCallback(Checkpoint):
 
     def preflight(self, paired: bool = False) -> tuple[Path, Path | None]:
         """Find (or fetch) every weights file now: one line naming all that are missing stops the run
-        before training. (Inception weights, AlexNet weights for LPIPS on paired data or None.)"""
+        before training. (Inception weights, AlexNet weights for LPIPS on paired data or None; the
+        VGG-16 weights of metrics.prc are kept in ``vgg_weights``.)"""
         found: list[Path | None] = [None, None]
         errors = []
         try:
@@ -81,6 +89,11 @@ class FIDCallback(Checkpoint):
         if paired and self.lpips["enabled"]:
             try:
                 found[1] = resolve_alexnet(self.lpips["weights_path"])
+            except GanlabError as e:
+                errors.append(e)
+        if self.prc:  # VGG-16 for precision/recall
+            try:
+                self.vgg_weights = resolve_vgg16(self.vgg["weights_path"])
             except GanlabError as e:
                 errors.append(e)
         raise_all(errors, MissingWeightsError)
@@ -99,6 +112,7 @@ class FIDCallback(Checkpoint):
         self.evaluator = FIDEvaluator(
             weights, self.cache_dir, module.device, dim=int(self.fid["feature"]), batch_size=self.batch_size,
             kid_subsets=int(self.kid["subsets"]), kid_subset_size=int(self.kid["subset_size"]),
+            vgg_weights=self.vgg_weights, isc=self.isc,
         )  # fmt: skip
         extra = {"per_class": True} if self.per_class else {}  # conditional DCGAN only
         self.sources = module.fid_sources(dm, self.num_fake, **extra)
@@ -142,6 +156,9 @@ class FIDCallback(Checkpoint):
                 suffix = f"_{key}" if key else ""
                 values[f"val/fid{suffix}"] = result["fid"]
                 values[f"val/kid{suffix}"] = result["kid_mean"]
+                for name in ("precision", "recall", "isc_mean"):  # with metrics.prc / metrics.isc
+                    if name in result:
+                        values[f"val/{name.removesuffix('_mean')}{suffix}"] = result[name]
             if self.pairs is not None:
                 make = lambda batch: module.fid_generate("a2b", batch)  # noqa: E731
                 scores = paired_scores(make, *self.pairs, self.batch_size, module.device, self.lpips_net)

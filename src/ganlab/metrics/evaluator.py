@@ -15,6 +15,7 @@ from ganlab.errors import DiskError
 from ganlab.metrics.cache import RealStatsCache
 from ganlab.metrics.fid import FidKid
 from ganlab.metrics.inception import WEIGHTS_FILE, InceptionFeatures, to_uint8, weights_sha256
+from ganlab.metrics.vgg import VggFeatures
 
 
 def _dist() -> tuple[int, int]:
@@ -52,9 +53,15 @@ class FIDEvaluator:
         batch_size: int = 100,
         kid_subsets: int = 100,
         kid_subset_size: int = 1000,
+        vgg_weights: Path | None = None,
+        isc: bool = False,
     ) -> None:
         self.device, self.batch_size = device, batch_size
-        self.extractor = InceptionFeatures(weights, dim).to(device)
+        self.isc = isc
+        self.extractor = InceptionFeatures(weights, dim, logits=isc).to(device)
+        # precision/recall: VGG-16 features of both sides, this rank's share, kept per comparison
+        self.vgg = VggFeatures(vgg_weights).to(device) if vgg_weights is not None else None
+        self.vgg_real: dict[str, Tensor] = {}
         self.cache = RealStatsCache(cache_dir) if cache_dir is not None else None
         self.metrics: dict[str, FidKid] = {}
         self.kid_args = (kid_subsets, kid_subset_size)
@@ -98,21 +105,42 @@ class FIDEvaluator:
             self.cache_hits.append(key)
         metric.load_real_state(state, keep=rank == 0)  # summed over ranks at compute(): exact
         self.metrics[key] = metric
+        if self.vgg is not None:  # not cached: needed only with metrics.prc
+            part = ref.images[shard(len(ref.images), rank, world)]
+            self.vgg_real[key] = self._vgg_features(part.split(self.batch_size))
 
     def set_reference_batches(self, key: str, batches: Iterator[Tensor]) -> None:
         """Real statistics for ``key`` from uint8 batches, not cached (folders change under one name)."""
         metric = FidKid(self.dim, *self.kid_args).to(self.device)
+        vgg = []
         for batch in batches:
             metric.update(self.features(batch), real=True)
+            if self.vgg is not None:
+                vgg.append(self.vgg(batch.to(self.device)))
         self.metrics[key] = metric
+        if self.vgg is not None:
+            self.vgg_real[key] = torch.cat(vgg)
+
+    def _vgg_features(self, batches: Iterator[Tensor] | tuple[Tensor, ...]) -> Tensor:
+        assert self.vgg is not None
+        return torch.cat([self.vgg(b.to(self.device, non_blocking=True)) for b in batches])
 
     def score(self, key: str, fakes: Iterator[Tensor]) -> dict[str, float]:
         """FID/KID of this rank's generated uint8 batches against reference ``key``; all ranks call it."""
         metric = self.metrics[key]
         metric.reset_fake()
+        logits, vgg = [], []
         for batch in fakes:
             metric.update(self.features(batch), real=False)
+            if self.isc:
+                logits.append(self.extractor.last_logits)
+            if self.vgg is not None:
+                vgg.append(self.vgg(batch.to(self.device, non_blocking=True)))
         result = metric.compute()
+        if self.vgg is not None:
+            result |= precision_recall(_gathered(torch.cat(vgg)), _gathered(self.vgg_real[key]))
+        if self.isc:
+            result |= inception_score(_gathered(torch.cat(logits)))
         n_real, n_fake = metric.counts()
         if min(n_real, n_fake) < self.dim and key not in self._warned_small:
             self._warned_small.add(key)
@@ -123,6 +151,40 @@ class FIDEvaluator:
                 stacklevel=2,
             )
         return {**result, "num_real": n_real, "num_fake": n_fake}
+
+
+def precision_recall(fake: Tensor, real: Tensor) -> dict[str, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019; k = 3) of generated against real
+    VGG-16 features, by torch-fidelity's code: precision, the share of generated images inside the
+    real manifold; recall, the share of real images inside the generated one."""
+    from torch_fidelity.metric_prc import (
+        KEY_METRIC_F_SCORE,
+        KEY_METRIC_PRECISION,
+        KEY_METRIC_RECALL,
+        prc_features_to_metric,
+    )
+
+    out = prc_features_to_metric(fake.float().cpu(), real.float().cpu(), verbose=False)
+    keys = {"precision": KEY_METRIC_PRECISION, "recall": KEY_METRIC_RECALL, "f_score": KEY_METRIC_F_SCORE}
+    return {name: float(out[key]) for name, key in keys.items()}
+
+
+def inception_score(logits: Tensor) -> dict[str, float]:
+    """Inception Score (Salimans et al. 2016) of the generated images, by torch-fidelity's code:
+    10 splits of the shuffled logits (its seed), mean and standard deviation."""
+    from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+
+    out = isc_features_to_metric(logits.cpu())
+    return {"isc_mean": float(out[KEY_METRIC_ISC_MEAN]), "isc_std": float(out[KEY_METRIC_ISC_STD])}
+
+
+def _gathered(tensor: Tensor) -> Tensor:
+    """All ranks' rows, rank order (uneven counts allowed)."""
+    if _dist()[1] == 1:
+        return tensor
+    from torchmetrics.utilities.distributed import gather_all_tensors
+
+    return torch.cat(gather_all_tensors(tensor))
 
 
 def _synced_real_state(metric: FidKid) -> dict[str, Tensor]:

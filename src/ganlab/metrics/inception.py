@@ -111,11 +111,12 @@ class InceptionFeatures(nn.Module):
     float32 with autocast off whatever the trainer's precision.
     """
 
-    def __init__(self, weights: Path, dim: int = 2048) -> None:
+    def __init__(self, weights: Path, dim: int = 2048, logits: bool = False) -> None:
         super().__init__()
         if dim not in FEATURE_DIMS:
             raise ConfigError(f"metrics.fid.feature={dim} must be one of {FEATURE_DIMS}")
-        self.dim = dim
+        self.dim, self.logits = dim, logits
+        self.last_logits: Tensor | None = None  # (B, 1008) of the last batch, with logits=True (IS)
         # torch-fidelity reads the path with torch.load(weights_only=False): it only ever sees a
         # copy we wrote from tensors read with weights_only=True, never the user's file itself
         state = plain_state_dict(weights)
@@ -126,7 +127,7 @@ class InceptionFeatures(nn.Module):
             try:
                 self.net = NoTrainInceptionV3(
                     name="inception-v3-compat",
-                    features_list=[str(dim)],
+                    features_list=[str(dim), *(["logits_unbiased"] if logits else [])],
                     feature_extractor_weights_path=str(clean),
                     antialias=False,
                 )
@@ -142,7 +143,12 @@ class InceptionFeatures(nn.Module):
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)  # grayscale → RGB, as torch-fidelity does
         with torch.autocast(device_type=images.device.type, enabled=False):
-            return self.net(images).float().reshape(images.shape[0], self.dim)
+            if not self.logits:
+                return self.net(images).float().reshape(images.shape[0], self.dim)
+            # torchmetrics' forward returns the first output only: both, from the same pass
+            features, logits = self.net._torch_fidelity_forward(images)
+        self.last_logits = logits.float()  # the Inception Score's class logits
+        return features.float().reshape(images.shape[0], self.dim)
 
 
 def to_uint8(images: Tensor) -> Tensor:

@@ -16,10 +16,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.functional.image import lpips as tm_lpips
 
-from ganlab.data.downloads import fetch_once
 from ganlab.errors import GanlabError
 from ganlab.files import load_failure
-from ganlab.metrics.inception import weights_sha256
+from ganlab.metrics.vgg import resolve_hub_file
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 ALEXNET_FILE = ALEXNET_URL.rsplit("/", 1)[-1]
@@ -34,35 +33,10 @@ class MissingLpipsWeightsError(GanlabError):
 
 def resolve_alexnet(weights_path: str | None, download: bool = True) -> Path:
     """``weights_path``, else ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``, fetched if absent."""
-    if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            raise MissingLpipsWeightsError(
-                f"metrics.lpips.weights_path={path} does not exist; point it at {ALEXNET_FILE} "
-                f"(from {ALEXNET_URL}), or set metrics.lpips.enabled=false"
-            )
-        return path
-    path = Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
-    if path.is_file():
-        return path
-    reason = "downloads disabled"
-    if download:
-        reason = fetch_once(ALEXNET_URL, path, verify=_check_alexnet_download)
-        if reason is None:
-            return path
-    raise MissingLpipsWeightsError(
-        f"LPIPS needs torchvision's AlexNet weights {ALEXNET_FILE}: not in {path.parent} and {reason}; "
-        f"fetch {ALEXNET_URL} into {path.parent}, or pass metrics.lpips.weights_path=<file>, "
-        "or set metrics.lpips.enabled=false"
-    )
-
-
-def _check_alexnet_download(path: Path) -> None:
-    digest = weights_sha256(path)
-    if not digest.startswith(ALEXNET_SHA256):
-        raise MissingLpipsWeightsError(
-            f"the download of {ALEXNET_URL} has sha256 {digest[:16]}…, not the published {ALEXNET_SHA256}…"
-        )
+    return resolve_hub_file(
+        weights_path, "metrics.lpips.weights_path", ALEXNET_URL, ALEXNET_SHA256, MissingLpipsWeightsError,
+        "set metrics.lpips.enabled=false", download,
+    )  # fmt: skip
 
 
 def _tensors(path: Path, what: str) -> dict[str, Tensor]:

@@ -295,7 +295,7 @@ def log_to_run_dir() -> None:
     propagation when it is imported before logging is configured, which left train.log empty."""
     if not any(isinstance(h, logging.FileHandler) for h in logging.getLogger().handlers):
         return  # Hydra's logging is off (hydra/job_logging=none): Lightning keeps its own handler
-    for name in ("lightning.pytorch", "lightning.fabric"):
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logger = logging.getLogger(name)
         for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
             logger.removeHandler(handler)

@@ -28,7 +28,10 @@ def data_args(root: Path) -> list[str]:
 
 
 def wandb_run_file(run_dir: Path) -> Path:
+    """The run's offline file, complete: it ends with the run's exit record."""
     (run_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    kinds = [r.WhichOneof("record_type") for r in wandb_records(run_file)]
+    assert "exit" in kinds, f"{run_file} is not complete: {kinds[-5:]}"
     return run_file
 
 

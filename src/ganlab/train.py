@@ -276,7 +276,10 @@ def _last_checkpoint(callbacks: list[L.Callback]) -> Path | None:
 
 
 def _finish_wandb(status: int) -> None:
-    """One W&B run per job, always closed (wandb#1314: a live run is reused by the next job). An
+    """One W&B run per job, always closed (wandb#1314: a live run is reused by the next job), and
+    its files complete when this returns: ``finish`` hands the last records to wandb's service
+    process, which writes the run file on its own schedule; ``teardown`` returns once that process
+    has closed every run (a reader, ``wandb sync`` or the next job never sees half a file). An
     offline run then names its folder and the command that uploads it."""
     if "wandb" in sys.modules:
         import wandb
@@ -285,6 +288,7 @@ def _finish_wandb(status: int) -> None:
         if run is not None:
             offline, folder = run.settings.mode == "offline", run.settings.sync_dir
             wandb.finish(exit_code=status)
+            wandb.teardown()  # ~10 ms; the next wandb.init starts a fresh service
             if offline:
                 rank_zero_info(f"W&B: offline run in {folder}; upload it with `wandb sync {folder}`")
 

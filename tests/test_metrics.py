@@ -74,6 +74,7 @@ def write_folder(folder: Path, n: int, mean: float, seed: int) -> Path:
     return folder
 
 
+@pytest.mark.slow  # ~30 s: two torch-fidelity runs beside ours
 def test_evaluate_folders_agrees_with_torch_fidelity(tmp_path: Path, weights: Path) -> None:
     import torch_fidelity
 

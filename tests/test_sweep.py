@@ -80,7 +80,7 @@ def test_submitit_local_sweep(tmp_path: Path, mnist_root: Path) -> None:
         assert torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 4
 
 
-@pytest.mark.parametrize("model", ["dcgan", "cyclegan"])
+@pytest.mark.parametrize("model", ["dcgan", pytest.param("cyclegan", marks=pytest.mark.slow)])
 def test_ddp_on_two_cpu_processes(tmp_path: Path, mnist_root: Path, model: str) -> None:
     if model == "dcgan":
         args = [*TINY, f"paths.data_dir={mnist_root}"]

@@ -70,6 +70,7 @@ def test_dcgan_mnist_run_writes_checkpoint_samples_and_wandb(tmp_path: Path, mni
     assert not [r for r in wandb_records(run_file) if r.WhichOneof("record_type") == "artifact"]
 
 
+@pytest.mark.slow  # two runs with FID
 def test_log_model_uploads_last_and_best_as_artifacts(
     tmp_path: Path, mnist_root: Path, weights: Path
 ) -> None:
@@ -232,13 +233,13 @@ def test_cli_missing_data_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("model.no_such_key=1", "no_such_key"),
+        pytest.param("model.no_such_key=1", "no_such_key", marks=pytest.mark.slow),
         ("model=no_such_model", "no_such_model"),
-        ("+trainer.max_steps=10", "max_iters"),
-        ("model.loss=wgan", "non_saturating"),
+        pytest.param("+trainer.max_steps=10", "max_iters", marks=pytest.mark.slow),
+        pytest.param("model.loss=wgan", "non_saturating", marks=pytest.mark.slow),
         ("+model.foo=1", "foo"),
         ("model.lrr=1", "model has no key lrr; did you mean model.lr?"),  # the closest key, not Hydra's "+"
-        ("trainer.max_epoch=1", "did you mean trainer.max_epochs?"),
+        pytest.param("trainer.max_epoch=1", "did you mean trainer.max_epochs?", marks=pytest.mark.slow),
     ],
 )
 def test_cli_config_errors_are_one_line(tmp_path: Path, override: str, expected: str) -> None:

@@ -94,15 +94,17 @@ def test_cli_names_every_bad_value_in_one_line_and_builds_nothing(tmp_path: Path
             ["n=abc", "nrow=0", "seed=-1"],
             ["n=abc must be an integer", "nrow=0 must be ≥ 1", "seed=-1"],
         ),
-        (
+        pytest.param(
             "ganlab.explore",
             ["steps=1", "noise=-1", "ema=maybe"],
             ["steps=1 must be ≥ 2", "noise=-1", "ema=maybe must be true or false"],
+            marks=pytest.mark.slow,
         ),
-        (
+        pytest.param(
             "ganlab.translate",
             ["input=a", "output=b", "tile=0", "batch_size=x"],
             ["tile=0 must be ≥ 1", "batch_size=x"],
+            marks=pytest.mark.slow,
         ),
     ],
 )

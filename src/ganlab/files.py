@@ -49,6 +49,8 @@ def load_failure(error: BaseException) -> str:
         return f"holds a Python object ({name}), not plain data; refusing to unpickle it (nothing was run)"
     if "central directory" in text or "zip archive" in text:
         return "is truncated or damaged (not a complete torch zip archive)"
+    if "mmap can only be used" in text:  # a memory-mapped read of something that is not a torch zip
+        return "is not a torch file of plain data, or is damaged (not a torch zip archive)"
     unpickler = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
     if unpickler or "Weights only load failed" in text:
         reason = unpickler.group(1).strip() if unpickler else "not plain data"

@@ -34,7 +34,8 @@ class MissingLpipsWeightsError(GanlabError):
 def resolve_alexnet(weights_path: str | None, download: bool = True) -> Path:
     """``weights_path``, else ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``, fetched if absent."""
     return resolve_hub_file(
-        weights_path, "metrics.lpips.weights_path", ALEXNET_URL, ALEXNET_SHA256, MissingLpipsWeightsError,
+        weights_path, "metrics.lpips.weights_path", ALEXNET_URL, ALEXNET_FILE, ALEXNET_SHA256,
+        MissingLpipsWeightsError,
         "set metrics.lpips.enabled=false", download,
     )  # fmt: skip
 

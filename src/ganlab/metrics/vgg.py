@@ -32,15 +32,15 @@ def resolve_hub_file(
     given: str | None,
     option: str,
     url: str,
+    name: str,
     sha_prefix: str,
     error: type[GanlabError],
     off: str,
     download: bool,
 ) -> Path:
     """A weights file: ``given`` (the ``option``), else ``$TORCH_HOME/hub/checkpoints/<name>``,
-    else fetched there once (kept only if its sha256 starts with the published prefix). ``off``
-    says how to do without it."""
-    name = url.rsplit("/", 1)[-1]
+    else fetched there from ``url`` once (kept only if its sha256 starts with the published
+    prefix). ``off`` says how to do without it."""
     if given is not None:
         path = Path(given).expanduser()
         if not path.is_file():
@@ -72,7 +72,7 @@ def resolve_hub_file(
 
 def resolve_vgg16(weights_path: str | None, download: bool = True) -> Path:
     return resolve_hub_file(
-        weights_path, "metrics.vgg.weights_path", VGG16_URL, VGG16_SHA256, MissingVggWeightsError,
+        weights_path, "metrics.vgg.weights_path", VGG16_URL, VGG16_FILE, VGG16_SHA256, MissingVggWeightsError,
         "set metrics.prc=false", download,
     )  # fmt: skip
 

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: help install train test test-slow lint format clean distclean bench bench-gpu quality
+.PHONY: help install train test test-slow test-slurm lint format clean distclean bench bench-gpu quality
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E -e 's/:[^#]*## /\t/' -e 's/\$$\$$/\$$/g' | expand -t 14
@@ -26,6 +26,10 @@ test: install  ## the fast CPU suite (slow and GPU tests are marked and skipped)
 
 test-slow: install  ## the tests marked slow (CI runs them as a second step)
 	$(BIN)/python -m pytest -m "slow and not gpu" $(ARGS)
+
+test-slurm: install  ## sweeps on a real one-node SLURM cluster (installs Debian's slurm as root first)
+	-bash tests/slurm/setup.sh  # not root or no apt: the tests skip, saying why
+	$(BIN)/python -m pytest -m slurm $(ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -21,6 +21,7 @@ class Interrupted(GanlabError):
     """The run was told to stop (SIGTERM, Ctrl-C) and saved its state at the last finished iteration."""
 
     exit_code = 1  # set to 128 + the signal number by train.py, as a shell reports a signal
+    requeue = None  # SIGUSR2 in a SLURM job: submitit's handler, called once the state is saved
 
 
 class NonFiniteLossError(GanlabError):

@@ -227,7 +227,11 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         if fid is not None:
             result["final_fid"], result["best_fid"] = fid.last, fid.best
     if stop.received is not None:
-        raise _interrupted(stop.received, model, callbacks)
+        error = _interrupted(stop.received, model, callbacks)
+        if stop.requeue is not None:  # SIGUSR2 under submitit: requeued once the run is closed
+            error = Interrupted(f"{error}; submitit requeues the job, which resumes from there")
+            error.exit_code, error.requeue = 128 + signal.SIGUSR2, stop.requeue
+        raise error
     return fid.best if fid is not None else None
 
 
@@ -324,6 +328,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         _file_log(f"error: {one_line(error or e)}")
         if isinstance(error, Interrupted):  # a sweep stops too: the user (or scheduler) said stop
             report(error)
+            if callable(getattr(error, "requeue", None)):  # state saved, W&B closed: submitit requeues
+                error.requeue(signal.SIGUSR2, None)  # and exits
             sys.exit(error.exit_code)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             # the sweep goes on: the error is in the job's directory, its W&B run marked failed

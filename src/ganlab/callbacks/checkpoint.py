@@ -85,6 +85,12 @@ class StopSignal(Callback):
     ``trainer.should_stop`` (rank 0's decision reaches every DDP rank), ``LastCheckpoint`` saves
     that iteration and ``SampleGrid`` writes a final grid as at any end of training. A second
     Ctrl-C stops at once (``KeyboardInterrupt``); the checkpoint on disk is the last one saved.
+
+    SIGUSR2 is SLURM's warning before a time limit or pre-emption (submitit's ``--signal``), and
+    submitit's handler for it requeues the job and exits at once, mid-iteration. When such a
+    handler is installed it is taken over the same way: the iteration finishes and is saved, then
+    ``hand_over`` gives the signal to submitit, which requeues; the requeued job resumes from that
+    ``last.ckpt`` (``auto_resume``).
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -92,17 +98,22 @@ class StopSignal(Callback):
     def __init__(self) -> None:
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
+        self.requeue: Any = None  # the scheduler's own SIGUSR2 handler, once that signal came
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set from the main thread
         for signum in self.SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
+        if callable(signal.getsignal(signal.SIGUSR2)):  # submitit's requeue handler (a SLURM job)
+            self._previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, self._handle)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.received = signum
+        if signum == signal.SIGUSR2:
+            self.requeue = self._previous.get(signal.SIGUSR2)
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
         stop = self.received is not None

@@ -407,4 +407,4 @@ def test_garbage_truncated_or_wrong_inception_weights_are_one_line(tmp_path: Pat
         with pytest.raises(WrongWeightsError) as raised:
             InceptionFeatures(resolve_weights(str(tmp_path / name), allow_other=True), dim=64)
         text = str(raised.value)
-        assert message in text and "\n" not in text and len(text) < 400 and "weights_only" not in text, text
+        assert message in text and "\n" not in text and len(text) < 500 and "weights_only" not in text, text

@@ -10,13 +10,14 @@ import io
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ganlab.errors import DiskError
+from ganlab.errors import DiskError, GanlabError
 
 ADVICE = {
     errno.ENOSPC: "the disk is full: free space or write elsewhere",
@@ -115,3 +116,27 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_json(path: str | Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=1))
+
+
+@contextlib.contextmanager
+def plain_copy(path: Path, name: str, error: type[GanlabError], network: str, advice: str) -> Iterator[Path]:
+    """``path`` read as tensors only and written again as a temporary file ``name``, for a library
+    that reads weights with ``torch.load(weights_only=False)`` (torch-fidelity): it only ever sees a
+    file ganlab wrote from plain tensors. Each failure is one ``error`` line ending in ``advice``;
+    a RuntimeError while the copy is in use (wrong keys or shapes) says it does not fit ``network``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise error(f"{path} {load_failure(e)}; {advice}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise error(f"{path} is not a state dict of tensors; {advice}")
+    with tempfile.TemporaryDirectory(prefix="ganlab-weights-") as tmp:
+        clean = Path(tmp) / name
+        torch.save(state, clean)
+        del state
+        try:
+            yield clean
+        except RuntimeError as e:
+            raise error(
+                f"{path} does not fit {network} ({' '.join(str(e).split())[:120]}…); {advice}"
+            ) from None

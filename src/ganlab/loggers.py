@@ -87,11 +87,12 @@ class RunLogger(WandbLogger):
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-        alias = getattr(checkpoint_callback, "artifact_alias", None)
-        if alias is None:  # a Lightning ModelCheckpoint someone added: Lightning's own handling
+        describe = getattr(checkpoint_callback, "artifact", None)
+        if describe is None:  # a Lightning ModelCheckpoint someone added: Lightning's own handling
             super().after_save_checkpoint(checkpoint_callback)
             return
-        self.written[alias] = (checkpoint_callback.written_file, checkpoint_callback.artifact_metadata())
+        alias, path, metadata = describe()
+        self.written[alias] = (path, metadata)
         if self.upload == "all":
             self._upload(alias)
 

@@ -57,23 +57,27 @@ class LastCheckpoint(Checkpoint):
         check = getattr(module, "check_finite", None)
         if check is not None:
             check()
-        # full state (optimizers, loops), written beside last.ckpt and renamed over it only when
-        # complete: a full disk or a kill mid-write leaves the previous last.ckpt as it was
-        with replacing(self.last_path, publish=trainer.is_global_zero) as tmp:
-            trainer.save_checkpoint(tmp, weights_only=False)
-        trainer.strategy.barrier("LastCheckpoint.save")
+        save_whole(trainer, self.last_path)
         self.saved_iteration = _iteration(module)
-        for logger in trainer.loggers:  # W&B uploads it as a model artifact with log_model
-            logger.after_save_checkpoint(self)
+        announce_saved(trainer, self)
 
-    artifact_alias = "last"  # last.ckpt's alias among the run's W&B model artifacts
+    def artifact(self) -> tuple[str, Path, dict[str, Any]]:
+        """(alias, file, metadata) of what was saved, for W&B's ``log_model``."""
+        return "last", self.last_path, {"iteration": self.saved_iteration}
 
-    @property
-    def written_file(self) -> Path:
-        return self.last_path
 
-    def artifact_metadata(self) -> dict[str, Any]:
-        return {"iteration": self.saved_iteration}
+def save_whole(trainer: L.Trainer, path: Path) -> None:
+    """The full training state (optimizers, loops) written beside ``path`` and renamed over it only
+    when complete: a full disk or a kill mid-write leaves the previous file as it was."""
+    with replacing(path, publish=trainer.is_global_zero) as tmp:
+        trainer.save_checkpoint(tmp, weights_only=False)
+    trainer.strategy.barrier(f"save {path.name}")
+
+
+def announce_saved(trainer: L.Trainer, saver: Callback) -> None:
+    """The loggers hear of a saved checkpoint (W&B uploads it as a model artifact with log_model)."""
+    for logger in trainer.loggers:
+        logger.after_save_checkpoint(saver)
 
 
 class StopSignal(Callback):

@@ -10,8 +10,8 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_info
 
+from ganlab.callbacks.checkpoint import announce_saved, save_whole
 from ganlab.errors import GanlabError, raise_all
-from ganlab.files import replacing
 from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
 from ganlab.metrics.inception import MissingWeightsError, resolve_weights
 from ganlab.metrics.lpips import Lpips, resolve_alexnet
@@ -179,20 +179,12 @@ class FIDCallback(Checkpoint):
         return values
 
     def _save_best(self, trainer: L.Trainer) -> None:
-        with replacing(self.best_path, publish=trainer.is_global_zero) as tmp:
-            trainer.save_checkpoint(tmp, weights_only=False)
-        trainer.strategy.barrier("FIDCallback.best")
-        for logger in trainer.loggers:  # W&B uploads it as a model artifact with log_model
-            logger.after_save_checkpoint(self)
+        save_whole(trainer, self.best_path)
+        announce_saved(trainer, self)
 
-    artifact_alias = "best"  # best.ckpt's alias among the run's W&B model artifacts
-
-    @property
-    def written_file(self) -> Path:
-        return self.best_path
-
-    def artifact_metadata(self) -> dict[str, Any]:
-        return {"iteration": self.best_iteration, self.monitor: self.best}
+    def artifact(self) -> tuple[str, Path, dict[str, Any]]:
+        """(alias, file, metadata) of what was saved, for W&B's ``log_model``."""
+        return "best", self.best_path, {"iteration": self.best_iteration, self.monitor: self.best}
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_iteration": self.best_iteration, "monitor": self.monitor}

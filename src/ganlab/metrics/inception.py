@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from torchmetrics.image.fid import NoTrainInceptionV3
 
 from ganlab.data.downloads import fetch_once
 from ganlab.errors import ConfigError, GanlabError
-from ganlab.files import load_failure
+from ganlab.files import plain_copy
 
 WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
 FEATURE_DIMS = (64, 192, 768, 2048)
@@ -90,19 +89,6 @@ def check_weights(path: Path, allow_other: bool = False) -> Path:
     return path
 
 
-def plain_state_dict(path: Path) -> dict[str, Tensor]:
-    """A weights file read as tensors only (``weights_only=True``): a pickle cannot run code here."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WrongWeightsError(
-            f"{path} {load_failure(e)}; use {WEIGHTS_FILE} from {URL_INCEPTION_V3}"
-        ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise WrongWeightsError(f"{path} is not a state dict of tensors; use {WEIGHTS_FILE}")
-    return state
-
-
 class InceptionFeatures(nn.Module):
     """uint8 images (B, C, H, W), any size, 1 or 3 channels → float32 features (B, dim).
 
@@ -119,22 +105,16 @@ class InceptionFeatures(nn.Module):
         self.last_logits: Tensor | None = None  # (B, 1008) of the last batch, with logits=True (IS)
         # torch-fidelity reads the path with torch.load(weights_only=False): it only ever sees a
         # copy we wrote from tensors read with weights_only=True, never the user's file itself
-        state = plain_state_dict(weights)
-        with tempfile.TemporaryDirectory(prefix="ganlab-inception-") as tmp:
-            clean = Path(tmp) / WEIGHTS_FILE
-            torch.save(state, clean)
-            del state
-            try:
-                self.net = NoTrainInceptionV3(
-                    name="inception-v3-compat",
-                    features_list=[str(dim), *(["logits_unbiased"] if logits else [])],
-                    feature_extractor_weights_path=str(clean),
-                    antialias=False,
-                )
-            except RuntimeError as e:  # wrong keys or shapes
-                raise WrongWeightsError(
-                    f"{weights} does not fit torch-fidelity's Inception ({' '.join(str(e).split())[:200]})"
-                ) from None
+        advice = f"use {WEIGHTS_FILE} from {URL_INCEPTION_V3}"
+        with plain_copy(
+            weights, WEIGHTS_FILE, WrongWeightsError, "torch-fidelity's Inception", advice
+        ) as clean:
+            self.net = NoTrainInceptionV3(
+                name="inception-v3-compat",
+                features_list=[str(dim), *(["logits_unbiased"] if logits else [])],
+                feature_extractor_weights_path=str(clean),
+                antialias=False,
+            )
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:

@@ -9,7 +9,6 @@ for the Inception weights.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,7 +16,7 @@ from torch import Tensor, nn
 
 from ganlab.data.downloads import fetch_once
 from ganlab.errors import GanlabError
-from ganlab.files import load_failure
+from ganlab.files import plain_copy
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision IMAGENET1K_V1
 VGG16_FILE = VGG16_URL.rsplit("/", 1)[-1]
@@ -84,27 +83,9 @@ class VggFeatures(nn.Module):
         super().__init__()
         from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
 
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise MissingVggWeightsError(f"{weights} {load_failure(e)} (expected VGG-16 weights)") from None
-        if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-            raise MissingVggWeightsError(
-                f"{weights} is not a state dict of tensors (expected VGG-16 weights)"
-            )
-        with tempfile.TemporaryDirectory(prefix="ganlab-vgg16-") as tmp:
-            clean = Path(tmp) / VGG16_FILE
-            torch.save(state, clean)
-            del state
-            try:
-                self.net = FeatureExtractorVGG16(
-                    "vgg16", ["fc2_relu"], feature_extractor_weights_path=str(clean)
-                )
-            except RuntimeError as e:  # wrong keys or shapes
-                reason = " ".join(str(e).split())[:200]
-                raise MissingVggWeightsError(
-                    f"{weights} does not fit torchvision's VGG-16 ({reason})"
-                ) from None
+        advice = f"expected torchvision's {VGG16_FILE} ({VGG16_URL})"
+        with plain_copy(weights, VGG16_FILE, MissingVggWeightsError, "torchvision's VGG-16", advice) as clean:
+            self.net = FeatureExtractorVGG16("vgg16", ["fc2_relu"], feature_extractor_weights_path=str(clean))
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:

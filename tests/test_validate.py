@@ -17,7 +17,8 @@ from test_config import options
     [[f"experiment={e}"] for e in options("experiment")]
     + [[f"model={m}"] for m in options("model")]
     + [[f"trainer={t}"] for t in options("trainer")]
-    + [["model.conditional=true", "model.ema.decay=0.999", "max_iters=10", "model.lr_d=4e-4"]],
+    + [["model.conditional=true", "model.ema.decay=0.999", "max_iters=10", "model.lr_d=4e-4"]]
+    + [["sweep_gpus=[0,2]", "trainer.devices=[1]", "trainer.precision=bf16-mixed", "logger=csv"]],
     ids=str,
 )
 def test_shipped_configs_are_valid(tmp_path: Path, overrides: list[str]) -> None:

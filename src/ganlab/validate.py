@@ -62,7 +62,6 @@ FRACTION = Range(low=0, high=1)
 RANGES: list[tuple[str, Range]] = [
     ("seed", Range(low=0, high=2**32, integer=True, nullable=False, why="numpy/torch seeds")),
     ("max_iters", Range(low=1, integer=True, why="iterations; null: trainer.max_epochs")),
-    ("sweep_gpus", Range(low=1, integer=True)),
     ("model.lr", Range(low=0, open_low=True, nullable=False, why="a learning rate")),
     ("model.lr_d", Range(low=0, open_low=True, why="D's learning rate; null: model.lr")),
     ("model.ema.decay", FRACTION),

@@ -39,8 +39,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.skip("the one-node cluster runs slurmd as root (job credentials, cgroup-free launch)")
     with Cluster(tmp_path_factory.mktemp("slurm")) as running:
         yield running
-    leftover = subprocess.run(["pgrep", "-f", str(running.conf)], capture_output=True, text=True).stdout
-    assert not leftover.strip(), f"daemons left running: {leftover}"
+    assert not running.leftover, f"processes of the cluster left after it stopped: {running.leftover}"
+    assert not running.processes()
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,10 @@ submitit calls) find the cluster through ``SLURM_CONF`` in the environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -41,6 +43,7 @@ class Cluster:
         self.root = root
         self.cpus = cpus or os.cpu_count() or 1
         self.procs: list[subprocess.Popen] = []
+        self.leftover: list[int] = []
         self.host = socket.gethostname()
         self.conf = root / "slurm.conf"
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
@@ -142,8 +145,38 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
             parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-1500:]}")
         return "\n".join(parts)
 
+    def processes(self) -> list[int]:
+        """PIDs of every process of this cluster: its daemons, and what they started (slurmstepd,
+        srun, job tasks), found by ``SLURM_CONF`` in their environment."""
+        marker = f"SLURM_CONF={self.conf}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if marker in (entry / "environ").read_bytes().split(b"\0"):
+                        found.append(int(entry.name))
+                except OSError:  # gone, or not ours to read
+                    pass
+        return found
+
+    def drain(self, timeout: float = 60) -> None:
+        """Cancel every job and wait until the queue is empty and every job step has ended: a job
+        whose result is written may still be closing its steps (srun, slurmstepd)."""
+        subprocess.run(["scancel", "--user", str(os.getuid())], env=self.env, capture_output=True)
+        daemons = {p.pid for p in self.procs}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            queue = subprocess.run(["squeue", "-h"], env=self.env, capture_output=True, text=True).stdout
+            if not queue.strip() and set(self.processes()) <= daemons:
+                return
+            time.sleep(0.5)
+
     def stop(self) -> None:
-        """Every daemon by PID (slurmd first), then anything left in their process groups."""
+        """Jobs drained, then every daemon by PID (slurmd first), then anything still carrying this
+        cluster's ``SLURM_CONF`` (a job step orphaned by a daemon that did not stop in time)."""
+        if self.procs:
+            with contextlib.suppress(Exception):
+                self.drain()
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.terminate()
@@ -153,3 +186,7 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
                     proc.kill()
                     proc.wait()
         self.procs.clear()
+        self.leftover = self.processes()  # the fixture asserts this is empty
+        for pid in self.leftover:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slurm
 
 # CPU jobs on a 2-CPU node: no GPUs to ask for, one CPU and a little memory per task
 LAUNCHER = [
-    "hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.gpus_per_node=0",
+    "hydra/launcher=slurm", "hydra.launcher.partition=debug",  # trainer=cpu: no GPUs asked for
     "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=10",
 ]  # fmt: skip
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import TINY, fid_weights, make_cfg, run_module
 from fabricate import inception_weights, wandb_records
 from ganlab.errors import ConfigError
 from ganlab.sweep import assign_gpu, check_multirun_ddp
-from ganlab.train import train
+from ganlab.train import CONFIG_DIR, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -158,3 +159,12 @@ def test_two_trial_optuna_search(tmp_path: Path, mnist_root: Path) -> None:
         "model.n_critic",
         "model.loss",
     }
+
+
+@pytest.mark.parametrize(("trainer", "gpus"), [("cpu", 0), ("ddp_cpu", 0), ("default", 1), ("ddp", 2)])
+def test_slurm_jobs_ask_for_gpus_only_for_a_gpu_trainer(trainer: str, gpus: int) -> None:
+    """hydra/launcher=slurm: a CPU trainer asks SLURM for no GPUs (a cluster without GPUs would
+    refuse the job); otherwise one per device."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", ["hydra/launcher=slurm", f"trainer={trainer}"], return_hydra_config=True)
+    assert cfg.hydra.launcher.gpus_per_node == gpus

@@ -41,6 +41,10 @@ from ganlab.validate import validate
 CONFIG_DIR = config_dir()
 # ${ganlab.if:<bool>,<then>,<else>}: a value that depends on another (conf/model_data/dcgan_mnist.yaml)
 OmegaConf.register_new_resolver("ganlab.if", lambda cond, then, other: then if cond else other, replace=True)
+# ${ganlab.gpus:<accelerator>,<devices>}: the GPUs a SLURM job asks for; none for a CPU trainer
+OmegaConf.register_new_resolver(
+    "ganlab.gpus", lambda accelerator, devices: 0 if str(accelerator) == "cpu" else devices, replace=True
+)
 
 
 def _resume_info(ckpt_path: str | None) -> dict[str, Any]:

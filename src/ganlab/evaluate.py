@@ -4,6 +4,8 @@ python -m ganlab.evaluate ckpt=<last.ckpt> [metrics.reference=test]
 python -m ganlab.evaluate real=<dir> fake=<dir> [metrics.fid.weights_path=<file>]
 python -m ganlab.evaluate ckpt=<latest_net_G_A.pth | last.ckpt> input=<dir> real=<dir> [direction=BtoA]
 
+Add metrics.prc=true (precision/recall, VGG-16) or metrics.isc=true (Inception Score) to any form.
+
 The third form translates ``input`` (as ``translate`` does at ``size=crop``) and scores the
 translations against ``real``: for official generator files, which carry no data config.
 """

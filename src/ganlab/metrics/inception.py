@@ -62,6 +62,46 @@ def resolve_weights(weights_path: str | None, download: bool = True, allow_other
     )
 
 
+def resolve_hub_file(
+    given: str | None,
+    option: str,
+    url: str,
+    name: str,
+    sha_prefix: str,
+    error: type[GanlabError],
+    off: str,
+    download: bool,
+) -> Path:
+    """A weights file: ``given`` (the ``option``), else ``$TORCH_HOME/hub/checkpoints/<name>``,
+    else fetched there from ``url`` once (kept only if its sha256 starts with the published
+    prefix). ``off`` says how to do without it."""
+    if given is not None:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise error(f"{option}={path} does not exist; point it at {name} (from {url}), or {off}")
+        return path
+    path = Path(torch.hub.get_dir()) / "checkpoints" / name
+    if path.is_file():
+        return path
+    reason = "downloads disabled"
+    if download:
+
+        def verify(part: Path) -> None:
+            digest = weights_sha256(part)
+            if not digest.startswith(sha_prefix):
+                raise error(
+                    f"the download of {url} has sha256 {digest[:16]}…, not the published {sha_prefix}…"
+                )
+
+        reason = fetch_once(url, path, verify=verify)
+        if reason is None:
+            return path
+    raise error(
+        f"{name} is needed: not in {path.parent} and {reason}; fetch {url} into {path.parent}, "
+        f"or pass {option}=<file>, or {off}"
+    )
+
+
 @cache
 def _sha256(path: str, size: int, mtime: float) -> str:
     digest = hashlib.sha256()

@@ -18,7 +18,7 @@ from torchmetrics.functional.image import lpips as tm_lpips
 
 from ganlab.errors import GanlabError
 from ganlab.files import load_failure
-from ganlab.metrics.vgg import resolve_hub_file
+from ganlab.metrics.inception import resolve_hub_file
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 ALEXNET_FILE = ALEXNET_URL.rsplit("/", 1)[-1]

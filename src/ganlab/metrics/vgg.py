@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ganlab.data.downloads import fetch_once
 from ganlab.errors import GanlabError
 from ganlab.files import plain_copy
+from ganlab.metrics.inception import resolve_hub_file
 
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision IMAGENET1K_V1
 VGG16_FILE = VGG16_URL.rsplit("/", 1)[-1]
@@ -25,48 +25,6 @@ VGG16_SHA256 = "397923af"  # torchvision's published prefix, as torch.hub names 
 
 class MissingVggWeightsError(GanlabError):
     """VGG-16 weights for precision/recall are neither on disk nor downloadable, or are not VGG-16's."""
-
-
-def resolve_hub_file(
-    given: str | None,
-    option: str,
-    url: str,
-    name: str,
-    sha_prefix: str,
-    error: type[GanlabError],
-    off: str,
-    download: bool,
-) -> Path:
-    """A weights file: ``given`` (the ``option``), else ``$TORCH_HOME/hub/checkpoints/<name>``,
-    else fetched there from ``url`` once (kept only if its sha256 starts with the published
-    prefix). ``off`` says how to do without it."""
-    if given is not None:
-        path = Path(given).expanduser()
-        if not path.is_file():
-            raise error(f"{option}={path} does not exist; point it at {name} (from {url}), or {off}")
-        return path
-    path = Path(torch.hub.get_dir()) / "checkpoints" / name
-    if path.is_file():
-        return path
-    reason = "downloads disabled"
-    if download:
-
-        def verify(part: Path) -> None:
-            from ganlab.metrics.inception import weights_sha256
-
-            digest = weights_sha256(part)
-            if not digest.startswith(sha_prefix):
-                raise error(
-                    f"the download of {url} has sha256 {digest[:16]}…, not the published {sha_prefix}…"
-                )
-
-        reason = fetch_once(url, path, verify=verify)
-        if reason is None:
-            return path
-    raise error(
-        f"{name} is needed: not in {path.parent} and {reason}; fetch {url} into {path.parent}, "
-        f"or pass {option}=<file>, or {off}"
-    )
 
 
 def resolve_vgg16(weights_path: str | None, download: bool = True) -> Path:

@@ -426,6 +426,39 @@ def test_generate_and_explore_never_replace_files(dcgan_ckpt: Path, tmp_path: Pa
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00001.png"]
 
 
+def limited(result_args: list[str], kib: int, cwd: Path) -> subprocess.CompletedProcess:
+    """``args`` run again under a file-size limit of ``kib`` KiB (``ulimit -f``): every write past it
+    fails with EFBIG, as a nearly full disk fails with ENOSPC."""
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        ["bash", "-c", f'ulimit -f {kib} && exec "$@"', "bash", *result_args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_overwrite_on_a_full_disk_keeps_every_old_file(
+    cyclegan_ckpt: Path, dcgan_ckpt: Path, photos: Path, tmp_path: Path
+) -> None:
+    """translate and generate with overwrite=true: a write that fails leaves the old file whole, is
+    one line naming the path, and exits 1 (before, both exited 0 with truncated files)."""
+    source = shutil.copytree(photos / "testA", tmp_path / "photos")
+    before = {p.name: p.read_bytes() for p in source.iterdir()}
+    args = [sys.executable, "-m", "ganlab.translate", f"ckpt={cyclegan_ckpt}", f"input={source}",
+            f"output={source}", "overwrite=true", "size=native"]  # fmt: skip
+    result = limited(args, 1, tmp_path)  # every image here is over 1 KiB
+    one_line_refusal(result, "cannot write", str(source), "File too large")
+    assert {p.name: p.read_bytes() for p in source.iterdir()} == before
+    grid = tmp_path / "grid.png"
+    gen = [sys.executable, "-m", "ganlab.generate", f"ckpt={dcgan_ckpt}", "n=16", f"output={grid}"]
+    assert subprocess.run([*gen, "seed=0"], cwd=tmp_path, capture_output=True).returncode == 0
+    old = grid.read_bytes()
+    result = limited([*gen, "seed=1", "overwrite=true"], len(old) // 2048, tmp_path)
+    one_line_refusal(result, f"cannot write {grid}", "File too large")
+    assert grid.read_bytes() == old
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
 # --- 5. no silent corruption, no exhaustion ---
 
 

@@ -250,6 +250,23 @@ def test_cli_config_errors_are_one_line(tmp_path: Path, override: str, expected:
     assert "Traceback" not in result.stderr
 
 
+def test_a_config_error_never_touches_a_folder_ganlab_did_not_create(tmp_path: Path) -> None:
+    """``hydra.run.dir=<your folder>`` with a typo: one line, exit 1, the folder and its files as
+    they were (it was removed, train.log appended to and result.json replaced); a run directory
+    ganlab would have created is never made."""
+    mine = tmp_path / "u"
+    mine.mkdir()
+    (mine / "train.log").write_text("notes\n")
+    (mine / "result.json").write_text("{}")
+    result = run_module("ganlab.train", "model.lr=abc", f"hydra.run.dir={mine}", cwd=tmp_path)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and errors == ["error: model.lr=abc must be a number (a learning rate)"]
+    assert sorted(p.name for p in mine.iterdir()) == ["result.json", "train.log"]
+    assert (mine / "train.log").read_text() == "notes\n" and (mine / "result.json").read_text() == "{}"
+    fresh = run_module("ganlab.train", "data.batch_size=-4", cwd=tmp_path)
+    assert fresh.returncode == 1 and not (tmp_path / "outputs").exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with a CUDA device")
 def test_gpu_trainer_without_a_gpu_says_what_to_use(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no CUDA device: use trainer=cpu or trainer=auto"):

@@ -29,7 +29,7 @@ from ganlab.latent import (
     load_generator,
     render,
 )
-from ganlab.outputs import check_new_files
+from ganlab.outputs import check_new_files, write_image
 from ganlab.train import CONFIG_DIR
 
 
@@ -46,8 +46,7 @@ def labelled_grid(images: Tensor, path: Path, nrow: int = 8, scale: int = 3) -> 
         y = (2 + (i // nrow) * (h + 2)) * scale
         draw.rectangle([x, y, x + 6 * len(str(i)) + 3, y + 11], fill=(0, 0, 0))
         draw.text((x + 2, y), str(i), fill=(255, 255, 0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(path)
+    write_image(picture, path)
 
 
 def fixed_class(cfg: DictConfig, generator: torch.nn.Module, n: int) -> Tensor | None:

@@ -9,14 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
+import torch
 from omegaconf import DictConfig
+from PIL import Image
 from torch import Tensor
-from torchvision.utils import save_image
+from torchvision.utils import make_grid
 
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.errors import ConfigError
 from ganlab.latent import class_labels, latents, load_generator, render
-from ganlab.outputs import check_new_files
+from ganlab.outputs import check_new_files, write_image
 from ganlab.train import CONFIG_DIR
 
 
@@ -28,17 +30,26 @@ def output_paths(output: Path, n: int) -> list[Path]:
 
 
 def save_images(images: Tensor, output: Path, nrow: int = 8) -> list[Path]:
-    """Images in [−1, 1] → one grid (output ends in .png) or numbered PNGs in a folder."""
+    """Images in [−1, 1] → one grid (output ends in .png) or numbered PNGs in a folder, each file
+    whole or not at all (``write_image``)."""
     images = images.add(1.0).div(2.0).clamp(0.0, 1.0)
     paths = output_paths(output, len(images))
     if output.suffix.lower() == ".png":
-        output.parent.mkdir(parents=True, exist_ok=True)
-        save_image(images, output, nrow=nrow, padding=2)
+        write_image(to_picture(make_grid(images, nrow=nrow, padding=2)), output)
         return paths
-    output.mkdir(parents=True, exist_ok=True)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(
+            f"output={output} is a file, not a folder; end it in .png for one grid, or choose a folder"
+        )
     for image, path in zip(images, paths, strict=True):
-        save_image(image, path)
+        write_image(to_picture(image), path)
     return paths
+
+
+def to_picture(image: Tensor) -> Image.Image:
+    """A (C, H, W) image in [0, 1] as an 8-bit PIL image (torchvision's save_image rounding)."""
+    array = image.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to("cpu", torch.uint8).numpy()
+    return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
 
 
 def generate(cfg: DictConfig) -> list[Path]:

@@ -11,7 +11,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -35,8 +34,9 @@ from ganlab.errors import (
 from ganlab.files import disk_error, is_disk_error, write_text
 from ganlab.loggers import define_summaries
 from ganlab.metrics.callback import FIDCallback
+from ganlab.rundir import discard_run_dir, user_folder
 from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
-from ganlab.validate import validate
+from ganlab.validate import check_run
 
 CONFIG_DIR = config_dir()
 # ${ganlab.if:<bool>,<then>,<else>}: a value that depends on another (conf/model_data/dcgan_mnist.yaml)
@@ -82,21 +82,6 @@ def build_callbacks(cfg: DictConfig, config: dict[str, Any]) -> list[L.Callback]
     return callbacks
 
 
-def _check(cfg: DictConfig) -> None:
-    validate(cfg)  # every value's type and range, before anything is built
-    if cfg.trainer.get("max_steps", -1) not in (-1, None):
-        raise ConfigError(
-            "trainer.max_steps counts optimizer steps (two or more per GAN iteration); "
-            "set max_iters=N to stop after N iterations (batches)"
-        )
-    accelerator = str(cfg.trainer.get("accelerator", "auto"))
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.accelerator={accelerator} but this machine has no CUDA device: use trainer=cpu "
-            "or trainer=auto"
-        )
-
-
 def set_classes(cfg: DictConfig, datamodule: L.LightningDataModule) -> None:
     """A conditional model takes its classes from the data: ``model.num_classes``, ``class_names``."""
     if not cfg.model.get("conditional"):
@@ -140,7 +125,7 @@ def train(cfg: DictConfig) -> float | None:
     """Compose → instantiate → fit. Returns the best FID (lower is better), for sweepers."""
     info = job_info()
     result: dict[str, Any] = {"overrides": info["overrides"], "status": "failed"}
-    status = 1
+    status, config_error = 1, False
     try:
         best = _fit(cfg, info, result)
         status, result["status"] = 0, "completed"
@@ -148,10 +133,12 @@ def train(cfg: DictConfig) -> float | None:
     except BaseException as e:
         result["status"] = "interrupted" if isinstance(e, Interrupted | KeyboardInterrupt) else "failed"
         result["error"] = one_line(user_error(e) or e)
+        config_error = isinstance(user_error(e), ConfigError)
         raise
     finally:
         _finish_wandb(status)
-        if is_rank_zero():
+        # a config error in a folder the user made writes nothing there (a sweep job records it)
+        if is_rank_zero() and not (config_error and user_folder(cfg) and not info["multirun"]):
             write_result(cfg.paths.output_dir, result)
 
 
@@ -174,7 +161,7 @@ def print_config_tree(cfg: DictConfig) -> None:
 
 
 def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float | None:
-    _check(cfg)
+    check_run(cfg)
     if (cfg.get("extras") or {}).get("print_config") and is_rank_zero():
         print_config_tree(cfg)
     check_multirun_ddp(cfg, info)
@@ -329,7 +316,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         return train(cfg)
     except Exception as e:
         error = user_error(e)
-        _file_log(f"error: {one_line(error or e)}")
+        if not (isinstance(error, ConfigError) and user_folder(cfg)):  # never append to a user's file
+            _file_log(f"error: {one_line(error or e)}")
         if isinstance(error, Interrupted):  # a sweep stops too: the user (or scheduler) said stop
             report(error)
             if callable(getattr(error, "requeue", None)):  # state saved, W&B closed: submitit requeues
@@ -345,29 +333,6 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             discard_run_dir(Path(cfg.paths.output_dir))
         report(error)  # a single run: one line, before Hydra's own multi-line report
         sys.exit(1)
-
-
-HYDRA_ONLY = {".hydra", "train.log", "result.json"}  # what a run that never started leaves
-
-
-def discard_run_dir(run_dir: Path) -> None:
-    """A config error trains nothing: its run directory goes, unless it holds anything else
-    (an earlier run's checkpoints, a user's files), which is never touched."""
-    if not run_dir.is_dir() or not {p.name for p in run_dir.iterdir()} <= HYDRA_ONLY:
-        return
-    for name in HYDRA_ONLY - {".hydra"}:
-        (run_dir / name).unlink(missing_ok=True)
-    hydra_dir = run_dir / ".hydra"
-    if hydra_dir.is_dir() and {p.name for p in hydra_dir.iterdir()} <= {
-        "config.yaml",
-        "hydra.yaml",
-        "overrides.yaml",
-    }:
-        for p in hydra_dir.iterdir():
-            p.unlink()
-        hydra_dir.rmdir()
-    if not any(run_dir.iterdir()):
-        run_dir.rmdir()
 
 
 def record_failure(cfg: DictConfig, error: BaseException) -> None:

@@ -35,7 +35,7 @@ from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import IMG_EXTENSIONS, find_unreadable, load_rgb, readable_images
 from ganlab.errors import CheckpointError, ConfigError, DataError
 from ganlab.official import build_official, is_state_dict, official_inference, resolve_model
-from ganlab.outputs import check_apart, check_new_files
+from ganlab.outputs import check_apart, check_new_files, write_image
 from ganlab.train import CONFIG_DIR
 
 # bytes per pixel of inference, per channel of the network's first layer (measured on the CPU for
@@ -277,8 +277,7 @@ def _write(
     images = torch.stack([image for _, image in batch]).to(device)
     out = (run_tiled(net, images, tile, overlap) if tile else run_generator(net, images)).cpu()
     for (target, _), image in zip(batch, out, strict=True):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image.permute(1, 2, 0).numpy()).save(target, quality=95)
+        write_image(Image.fromarray(image.permute(1, 2, 0).numpy()), target, quality=95)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="translate")

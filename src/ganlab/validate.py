@@ -290,3 +290,21 @@ def _literals(hint: Any) -> list[Any]:
 
 def _show(value: Any) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def check_run(cfg: DictConfig) -> None:
+    """A run config's values, then what no single value says (max_steps, a GPU trainer without one)."""
+    validate(cfg)
+    if cfg.trainer.get("max_steps", -1) not in (-1, None):
+        raise ConfigError(
+            "trainer.max_steps counts optimizer steps (two or more per GAN iteration); "
+            "set max_iters=N to stop after N iterations (batches)"
+        )
+    import torch  # here: the value checks above need no torch
+
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator} but this machine has no CUDA device: use trainer=cpu "
+            "or trainer=auto"
+        )

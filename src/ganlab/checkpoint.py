@@ -13,54 +13,33 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ganlab.data.celeba import CelebADataModule
-from ganlab.data.cifar10 import CIFAR10DataModule
-from ganlab.data.folder import ImageFolderDataModule
-from ganlab.data.mnist import MNISTDataModule
-from ganlab.data.paired import PairedDataModule
-from ganlab.data.synthetic import SyntheticImages, SyntheticUnpaired
-from ganlab.data.unpaired import UnpairedDataModule
+import ganlab.data.celeba
+import ganlab.data.cifar10
+import ganlab.data.folder
+import ganlab.data.mnist
+import ganlab.data.paired
+import ganlab.data.synthetic
+import ganlab.data.unpaired
+import ganlab.modules.cyclegan
+import ganlab.modules.dcgan
+import ganlab.modules.pix2pix
+import ganlab.nets.dcgan
+import ganlab.nets.patchgan
+import ganlab.nets.resnet
+import ganlab.nets.unet  # noqa: F401  (the imports above register ganlab's own parts)
+from ganlab import plugins, registry
 from ganlab.errors import CheckpointError
 from ganlab.files import load_failure
-from ganlab.modules.cyclegan import CycleGAN
-from ganlab.modules.dcgan import DCGAN
-from ganlab.modules.pix2pix import Pix2Pix
-from ganlab.nets.dcgan import Discriminator, Generator
-from ganlab.nets.patchgan import PatchDiscriminator
-from ganlab.nets.resnet import ResnetGenerator
-from ganlab.nets.unet import UnetGenerator
 from ganlab.official import first_difference
 
-
-def _by_name(*classes: type) -> dict[str, type]:
-    return {f"{c.__module__}.{c.__qualname__}": c for c in classes}
-
-
-NETWORKS = _by_name(Generator, Discriminator, ResnetGenerator, PatchDiscriminator, UnetGenerator)
-MODULES = _by_name(DCGAN, CycleGAN, Pix2Pix)
-DATA_MODULES = _by_name(
-    MNISTDataModule,
-    CIFAR10DataModule,
-    UnpairedDataModule,
-    SyntheticImages,
-    SyntheticUnpaired,
-    ImageFolderDataModule,
-    CelebADataModule,
-    PairedDataModule,
-)
-OPTIMIZERS = {
-    f"torch.optim.{c.__name__}": c
-    for c in (torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.SGD)
-}
-# the sub-configs a module config may hold, and where their classes come from
-COMPONENTS = {"generator": NETWORKS, "discriminator": NETWORKS, "optimizer": OPTIMIZERS}
+# the kinds a sub-config of the model may name: a network, or an optimizer (a partial)
+COMPONENT_KINDS = ("network", "optimizer")
 # a file never chooses where ganlab downloads from: these stored data keys are dropped
 NOT_FROM_FILES = ("url", "mirrors")
 # integer arguments above these would allocate without bound (sizes, counts)
@@ -143,16 +122,15 @@ def _accepted(cls: type) -> set[str] | None:
     return None  # **kwargs to the top: accept what the class itself checks
 
 
-def _resolve(conf: Any, registry: Mapping[str, type], where: str, key: str) -> tuple[type, bool]:
-    """(class, partial?) for a sub-config, by exact name in ``registry``; refuses anything else."""
+def _resolve(conf: Any, kinds: tuple[str, ...], where: str, key: str) -> tuple[type, bool]:
+    """(class, partial?) for a sub-config, by exact name among the registered parts of ``kinds``;
+    refuses anything else, naming the plugin to pass when the name is not registered."""
     if not isinstance(conf, dict):
         raise _refuse(where, key, f"is a {type(conf).__name__}, not a config")
     target = conf.get("_target_")
-    cls = registry.get(target) if isinstance(target, str) else None
+    cls = next((c for kind in kinds if (c := registry.lookup(kind, target)) is not None), None)
     if cls is None:
-        raise _refuse(
-            where, f"{key}._target_", f"names {target!r}, which is not one of ganlab's {', '.join(registry)}"
-        )
+        raise _unregistered(where, f"{key}._target_", target, kinds)
     for name in conf:
         if not isinstance(name, str) or (name.startswith("_") and name not in META_KEYS):
             raise _refuse(where, f"{key}.{name}", "is not a plain argument")
@@ -162,6 +140,35 @@ def _resolve(conf: Any, registry: Mapping[str, type], where: str, key: str) -> t
     if conf.get("_convert_", "all") not in ("none", "partial", "object", "all"):
         raise _refuse(where, f"{key}._convert_", "is not a Hydra conversion mode")
     return cls, partial
+
+
+_stored_plugins: dict[str, list[str]] = {}  # where → the plugins a checkpoint says it was trained with
+
+
+def _unregistered(where: str, key: str, target: Any, kinds: tuple[str, ...]) -> CheckpointError:
+    """A name that is not registered. If it looks like a plugin's class, the one line says which
+    plugin to pass (from the checkpoint's own informational list, shown, never loaded)."""
+    shown = repr(target)[:120] if isinstance(target, str) else type(target).__name__
+    builtin = [n for kind in kinds for n in registry.names(kind) if registry.is_builtin(kind, n)]
+    plain = isinstance(target, str) and re.fullmatch(r"[A-Za-z_][\w.]*", target or "") is not None
+    if not plain or str(target).startswith(("ganlab.", "torch.", "builtins.", "os.", "subprocess.")):
+        return _refuse(where, key, f"names {shown}, which is not one of ganlab's {', '.join(builtin)}")
+    stored = [p for p in _stored_plugins.get(where, []) if re.fullmatch(r"[A-Za-z_][\w.]*", p)][:8]
+    module = str(target).rpartition(".")[0]
+    what = " or ".join(KIND_WORDS[k] for k in kinds)
+    if module in plugins.LOADED:  # the user passed the module: the class is there but not registered
+        return CheckpointError(
+            f"{where}: {key} names {shown}, which plugin {module} does not register as a {what}; "
+            "decorate the class with @register (from ganlab.plugin import register) (nothing was run)"
+        )
+    return CheckpointError(
+        f"{where}: {key} names {shown}, which is not a registered {what}; it comes from a plugin: "
+        f"pass plugins=[{','.join(stored or [module])}] (or install the package that provides it) "
+        "(nothing was run)"
+    )
+
+
+KIND_WORDS = {"network": "network", "optimizer": "optimizer", "module": "GAN module", "data": "data module"}
 
 
 def _kwargs(
@@ -179,22 +186,29 @@ def _kwargs(
     return out
 
 
-def _component(conf: Any, registry: Mapping[str, type], where: str, key: str) -> tuple[type, bool, dict]:
-    cls, partial = _resolve(conf, registry, where, key)
-    limit = NETWORK_INT_LIMIT if registry is NETWORKS else None
+def _component(conf: Any, where: str, key: str) -> tuple[type, bool, dict]:
+    cls, partial = _resolve(conf, COMPONENT_KINDS, where, key)
+    limit = NETWORK_INT_LIMIT if registry.kind_of(cls) == "network" else None
     return cls, partial, _kwargs(cls, conf, where, key, limit)
 
 
+def _is_component(value: Any) -> bool:
+    return isinstance(value, dict) and "_target_" in value
+
+
 def _model_parts(ckpt: dict[str, Any], where: str) -> tuple[type, dict[str, Any], dict[str, tuple]]:
-    """(module class, plain kwargs, {component: (class, partial, kwargs)}) of the stored model config."""
+    """(module class, plain kwargs, {component: (class, partial, kwargs)}) of the stored model config;
+    a component is any sub-config naming a ``_target_`` (generator, discriminator, optimizer, …)."""
+    stored = ckpt.get("ganlab_plugins")
+    _stored_plugins[where] = [p for p in stored if isinstance(p, str)] if isinstance(stored, list) else []
     conf = ckpt["ganlab_config"].get("model")
-    cls, _ = _resolve(conf, MODULES, where, "model")
+    cls, _ = _resolve(conf, ("module",), where, "model")
     components = {
-        name: _component(value, COMPONENTS[name], where, f"model.{name}")
+        name: _component(value, where, f"model.{name}")
         for name, value in conf.items()
-        if name in COMPONENTS
+        if _is_component(value)
     }
-    plain = {k: v for k, v in conf.items() if k not in COMPONENTS}
+    plain = {k: v for k, v in conf.items() if k not in components}
     return cls, _kwargs(cls, plain, where, "model"), components
 
 
@@ -209,9 +223,15 @@ def check_config(ckpt: dict[str, Any], where: str = "checkpoint") -> None:
         raise _refuse(where, "wandb_run_id", f"is {str(run_id)[:40]!r}, not a W&B run id")
 
 
+FAMILIES = ("DCGAN", "CycleGAN", "Pix2Pix")  # what the tools know how to use
+
+
 def model_kind(ckpt: dict[str, Any], where: str = "checkpoint") -> str:
-    """'CycleGAN', 'DCGAN': the module class of the run (only ganlab's own are recognised)."""
-    return _model_parts(ckpt, where)[0].__name__
+    """'CycleGAN', 'DCGAN', 'Pix2Pix': the ganlab module the run's module is or derives from (a
+    plugin's ``RelativisticGAN(DCGAN)`` is a DCGAN to the tools); else the class's own name."""
+    cls = _model_parts(ckpt, where)[0]
+    family = next((c for c in cls.__mro__ if registry.is_builtin("module", registry.name_of(c))), cls)
+    return family.__name__
 
 
 # --- rebuilding networks, the module and the data module ---
@@ -261,7 +281,7 @@ def build_network(ckpt: dict[str, Any], key: str, prefix: str, where: str = "che
 
 
 def _factory(cls: type, partial: bool, kwargs: dict[str, Any]) -> Any:
-    if cls in OPTIMIZERS.values():
+    if registry.kind_of(cls) == "optimizer":
         return functools.partial(cls, **kwargs)  # the module supplies params and lr
     return functools.partial(cls, **kwargs) if partial else cls(**kwargs)
 
@@ -273,7 +293,7 @@ def build_module(ckpt: dict[str, Any], where: str = "checkpoint") -> nn.Module:
     in_file = sum(v.numel() for v in state.values() if isinstance(v, torch.Tensor))
     wanted = 0
     for name, (ncls, partial, nkw) in components.items():
-        if ncls in NETWORKS.values():
+        if registry.kind_of(ncls) == "network":
             copies = 2 if partial else 1  # CycleGAN builds two of each from one partial config
             wanted += copies * sum(
                 s.numel() for s in _meta_shapes(ncls, nkw, where, f"model.{name}").values()
@@ -295,7 +315,7 @@ def build_module(ckpt: dict[str, Any], where: str = "checkpoint") -> nn.Module:
 
 
 def _data_parts(conf: Any, where: str) -> tuple[type, dict[str, Any]]:
-    cls, _ = _resolve(conf, DATA_MODULES, where, "data")
+    cls, _ = _resolve(conf, ("data",), where, "data")
     kept = {k: v for k, v in conf.items() if k not in NOT_FROM_FILES}
     return cls, _kwargs(cls, kept, where, "data")
 

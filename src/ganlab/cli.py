@@ -82,8 +82,10 @@ def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             from hydra.core.hydra_config import HydraConfig
 
+            from ganlab.plugins import load_plugins
             from ganlab.validate import validate_tool  # every option's type and range, first
 
+            load_plugins(cfg.get("plugins"))  # the user's code (installed, or plugins=[...]), never a file's
             validate_tool(cfg, Path(config_dir()) / f"{HydraConfig.get().job.config_name}.yaml")
             return fn(cfg, *args, **kwargs)
         except Exception as e:

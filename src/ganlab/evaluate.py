@@ -29,12 +29,13 @@ from ganlab.checkpoint import build_datamodule, build_module, is_ganlab, load_ch
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import load_rgb, readable_images
 from ganlab.errors import ConfigError, GanlabError, raise_all
-from ganlab.metrics.evaluator import FIDEvaluator, Reference, generated_batches
+from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
 from ganlab.metrics.inception import MissingWeightsError, resolve_weights
 from ganlab.metrics.lpips import Lpips, resolve_alexnet
 from ganlab.metrics.paired import paired_scores
 from ganlab.metrics.vgg import resolve_vgg16
 from ganlab.official import resolve_model
+from ganlab.reference import Reference
 from ganlab.train import CONFIG_DIR
 from ganlab.translate import load_translator, run_generator
 

@@ -11,8 +11,10 @@ the run kept one, unless ``ema=false``.
 
 ``format=onnx`` writes the generator that ``translate`` runs (needs ``pip install 'ganlab[export]'``):
 input ``image`` (B, C, H, W) float in [−1, 1], output ``translated`` likewise; batch, height and
-width are dynamic (sides a multiple of 4 for ResNet, 2^num_downs for U-Net). The file is checked
-with onnxruntime on the CPU against PyTorch before the command succeeds (max abs diff ≤ 1e-4).
+width are dynamic (sides a multiple of 4 for ResNet, 2^num_downs for U-Net). Of a DCGAN-family
+checkpoint (ganlab's DCGAN or a plugin's subclass, unconditional) it writes G: input ``z``
+(B, latent_dim), output ``image`` in [−1, 1], dynamic batch. The file is checked with onnxruntime
+on the CPU against PyTorch before the command succeeds (max abs diff ≤ 1e-4, every value finite).
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from ganlab.checkpoint import build_network, has_ema, load_checkpoint, model_kind
+from ganlab.checkpoint import build_network, has_ema, is_ganlab, load_checkpoint, model_kind, read_torch_file
 from ganlab.cli import one_line_errors, run_cli
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.files import replacing, save_torch
-from ganlab.official import to_official
+from ganlab.official import resolve_model, to_official
 from ganlab.outputs import check_new_files
 from ganlab.train import CONFIG_DIR
 from ganlab.translate import load_translator
@@ -70,12 +72,22 @@ def export_official(cfg: DictConfig) -> list[Path]:
 
 
 def export_onnx(cfg: DictConfig) -> tuple[Path, float]:
-    """The generator as ONNX with dynamic batch/height/width; returns (file, max abs diff vs PyTorch)."""
+    """The generator as ONNX; returns (file, max abs diff vs PyTorch). A translator (CycleGAN,
+    pix2pix, an official file) maps ``image`` → ``translated`` with dynamic batch/height/width; a
+    DCGAN-family generator (ganlab's or a plugin's) maps ``z`` (B, latent_dim) → ``image``."""
     try:
         import onnxruntime
     except ImportError:
-        raise ConfigError("format=onnx needs the export extra: pip install 'ganlab[export]'") from None
+        raise ConfigError(
+            "format=onnx needs the export extra: pip install 'ganlab[export]' (from a clone: "
+            "pip install '.[export]')"
+        ) from None
     out = Path(cfg.output)
+    obj = read_torch_file(resolve_model(cfg.ckpt))
+    if is_ganlab(obj) and model_kind(obj, f"ckpt={cfg.ckpt}") == "DCGAN":
+        path = out if out.suffix == ".onnx" else out / "generator.onnx"
+        check_new_files([path], bool(cfg.overwrite))
+        return path, _export_sampler(cfg, onnxruntime, path)
     path = out if out.suffix == ".onnx" else out / f"generator_{cfg.direction}.onnx"
     check_new_files([path], bool(cfg.overwrite))
     net = load_translator(cfg, torch.device("cpu")).net
@@ -88,31 +100,74 @@ def export_onnx(cfg: DictConfig) -> tuple[Path, float]:
     side = {2: torch.export.Dim("height", min=1, max=8192 // step) * step,
             3: torch.export.Dim("width", min=1, max=8192 // step) * step}  # fmt: skip
     shapes = {"x": {0: torch.export.Dim("batch", min=1, max=4096), **side}}
+    g, unit = torch.Generator().manual_seed(0), max(step, 32)
+    inputs = [
+        torch.rand(b, channels, h * unit, w * unit, generator=g) * 2 - 1 for b, h, w in ((1, 3, 2), (2, 4, 5))
+    ]
+    return path, _write_onnx(onnxruntime, net, example, shapes, ("image", "translated"), inputs, path)
+
+
+class _FromLatent(nn.Module):
+    """G(z) with z as the only input (an unconditional DCGAN-family generator)."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z)
+
+
+def _export_sampler(cfg: DictConfig, onnxruntime: object, path: Path) -> float:
+    from ganlab.latent import load_generator
+
+    generator = load_generator(cfg.ckpt, torch.device("cpu"), bool(cfg.ema))
+    if generator.num_classes:
+        raise ConfigError(
+            f"ckpt={cfg.ckpt} is a class-conditional DCGAN: format=onnx exports unconditional "
+            "generators (z → image) only; use the checkpoint with ganlab.generate"
+        )
+    net, dim = _FromLatent(generator).eval(), generator.latent_dim
+    g = torch.Generator().manual_seed(0)
+    shapes = {"z": {0: torch.export.Dim("batch", min=1, max=4096)}}
+    inputs = [torch.randn(b, dim, generator=g) for b in (1, 3)]
+    return _write_onnx(onnxruntime, net, torch.randn(2, dim), shapes, ("z", "image"), inputs, path)
+
+
+def _write_onnx(
+    onnxruntime: object, net: nn.Module, example: torch.Tensor, shapes: dict, names: tuple[str, str],
+    inputs: list[torch.Tensor], path: Path,
+) -> float:  # fmt: skip
+    """Export ``net``, check it with onnxruntime on ``inputs`` (other sizes than ``example``), and
+    give it the name ``path`` only if every output is finite and within ``ONNX_TOLERANCE``."""
     with replacing(path) as tmp:  # only a checked file takes the name
         with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():  # the exporter's chatter
             program = torch.onnx.export(
-                net, (example,), dynamo=True, input_names=["image"], output_names=["translated"],
+                net, (example,), dynamo=True, input_names=[names[0]], output_names=[names[1]],
                 dynamic_shapes=shapes, verbose=False,
             )  # fmt: skip
             program.save(str(tmp))
-        diff = _onnx_diff(onnxruntime, tmp, net, channels, step)
-        if not diff <= ONNX_TOLERANCE:
+        diff = _onnx_diff(onnxruntime, tmp, net, names[0], inputs)
+        if not diff <= ONNX_TOLERANCE:  # NaN fails too
             raise CheckpointError(
-                f"the ONNX generator differs from PyTorch by {diff:.2e} (> {ONNX_TOLERANCE}); not written"
+                f"the ONNX generator differs from PyTorch by {diff:.2e} (> {ONNX_TOLERANCE}), or "
+                "gives non-finite values; not written"
             )
-    return path, diff
+    return diff
 
 
-def _onnx_diff(onnxruntime: object, path: Path, net: nn.Module, channels: int, step: int) -> float:
-    """Largest |ONNX − PyTorch| on two batches of other sizes than the export example."""
+def _onnx_diff(
+    onnxruntime: object, path: Path, net: nn.Module, name: str, inputs: list[torch.Tensor]
+) -> float:
+    """Largest |ONNX − PyTorch| over ``inputs``; NaN when either side is not finite."""
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
-    g = torch.Generator().manual_seed(0)
     worst = 0.0
-    for batch, h, w in ((1, 3 * max(step, 32), 2 * max(step, 32)), (2, 4 * max(step, 32), 5 * max(step, 32))):
-        x = torch.rand(batch, channels, h, w, generator=g) * 2 - 1
+    for x in inputs:
         with torch.no_grad():
             expected = net(x).numpy()
-        got = session.run(None, {"image": x.numpy()})[0]
+        got = session.run(None, {name: x.numpy()})[0]
+        if not (np.isfinite(expected).all() and np.isfinite(got).all()):
+            return float("nan")
         worst = max(worst, float(np.abs(got - expected).max()))
     return worst
 

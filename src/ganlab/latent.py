@@ -22,7 +22,7 @@ def load_generator(ckpt_path: str, device: torch.device, ema: bool = True) -> nn
     prefix = "generator_ema." if ema and has_ema(ckpt, "generator.") else "generator."
     generator = build_network(ckpt, "generator", prefix, where).to(device)
     names = ckpt["ganlab_config"]["model"].get("class_names")
-    k = getattr(generator, "num_classes", None)
+    k = generator.num_classes = getattr(generator, "num_classes", None)  # a plugin's G may not say
     plain_names = isinstance(names, list) and len(names) == k and all(isinstance(n, str) for n in names)
     generator.class_names = names if plain_names else [str(i) for i in range(k or 0)]
     generator.source = ckpt_path
@@ -50,7 +50,7 @@ def class_labels(value: object, generator: nn.Module, n: int, seed: int) -> Tens
     class n times (class-major, row k = class k); a conditional model without ``class=`` draws
     classes uniformly from ``seed``."""
     if value is None:
-        k = getattr(generator, "num_classes", None)
+        k = generator.num_classes = getattr(generator, "num_classes", None)  # a plugin's G may not say
         return None if not k else torch.randint(k, (n,), generator=torch.Generator().manual_seed(seed + 1))
     if value == "all":
         class_index(0, generator)  # one line if unconditional

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganlab.errors import ConfigError
+from ganlab.registry import lookup, names, register
 
 
 def d_minimax(real: Tensor, fake: Tensor, real_label: float = 1.0) -> Tensor:
@@ -103,6 +104,7 @@ class GanLoss(NamedTuple):
     g: GeneratorLoss
 
 
+# the objectives ganlab ships; plugins add theirs with ``register.loss(name, GanLoss(d=..., g=...))``
 LOSSES: dict[str, GanLoss] = {
     "minimax": GanLoss(d=d_minimax, g=g_minimax),
     "non_saturating": GanLoss(d=d_minimax, g=g_non_saturating),
@@ -110,10 +112,16 @@ LOSSES: dict[str, GanLoss] = {
     "hinge": GanLoss(d=d_hinge, g=g_hinge),
     "wasserstein": GanLoss(d=d_wasserstein, g=g_wasserstein),
 }
+for _name, _pair in LOSSES.items():
+    register.loss(_name, _pair)
 
 
 def get_loss(name: str) -> GanLoss:
-    """The loss pair registered as ``name``; a one-line error listing the choices otherwise."""
-    if name not in LOSSES:
-        raise ConfigError(f"model.loss={name} is not a GAN loss; choose one of {', '.join(LOSSES)}")
-    return LOSSES[name]
+    """The loss pair registered as ``name`` (ganlab's or a plugin's); one line listing the choices."""
+    pair = lookup("loss", name)
+    if pair is None:
+        raise ConfigError(
+            f"model.loss={name} is not a registered GAN loss; choose one of {', '.join(names('loss'))} "
+            "(a plugin adds its own with register.loss)"
+        )
+    return pair

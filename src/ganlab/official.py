@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.data.downloads import fetch_once
 from ganlab.errors import CheckpointError
+from ganlab.fetch import fetch_once
 from ganlab.files import load_failure
 from ganlab.nets.patchgan import PatchDiscriminator
 from ganlab.nets.resnet import ResnetGenerator

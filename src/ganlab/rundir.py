@@ -13,6 +13,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.cli import report
 from ganlab.errors import ConfigError
+from ganlab.plugins import load_plugins
 from ganlab.validate import check_run
 
 HYDRA_ONLY = {".hydra", "train.log", "result.json"}  # what a run that never started leaves
@@ -26,6 +27,11 @@ class CheckFirst(Callback):
     run is remembered: ganlab never removes a folder it did not create."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            load_plugins(config.get("plugins"))  # before the values: a plugin's classes are checked too
+        except ConfigError as e:
+            report(e)
+            sys.exit(1)
         run_dir = Path(str(config.hydra.run.dir))
         if run_dir.exists():
             EXISTING_RUN_DIRS.add(run_dir.resolve())

@@ -34,6 +34,7 @@ from ganlab.errors import (
 from ganlab.files import disk_error, is_disk_error, write_text
 from ganlab.loggers import define_summaries
 from ganlab.metrics.callback import FIDCallback
+from ganlab.plugins import load_plugins, register_run_parts, run_plugins
 from ganlab.rundir import discard_run_dir, user_folder
 from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
 from ganlab.validate import check_run
@@ -68,14 +69,16 @@ def build_loggers(cfg: DictConfig, resume: dict[str, Any], info: dict[str, Any] 
     return loggers
 
 
-def build_callbacks(cfg: DictConfig, config: dict[str, Any]) -> list[L.Callback]:
+def build_callbacks(
+    cfg: DictConfig, config: dict[str, Any], plugins: list[str] | None = None
+) -> list[L.Callback]:
     callbacks = []
     if cfg.get("metrics") and cfg.metrics.get("_target_"):  # metrics=none may still carry a model_data key
         # first: Lightning runs Checkpoint callbacks last in list order, so FID (and best.ckpt) is
         # settled before LastCheckpoint writes last.ckpt with the FID state: a resume keeps the best
         callbacks.append(instantiate(cfg.metrics))
     callbacks += [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    callbacks.append(RunConfig(config))
+    callbacks.append(RunConfig(config, plugins or []))
     callbacks.append(StopSignal())
     if cfg.get("max_iters"):
         callbacks.append(IterationBudget(cfg.max_iters))
@@ -161,7 +164,9 @@ def print_config_tree(cfg: DictConfig) -> None:
 
 
 def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float | None:
+    load_plugins(cfg.get("plugins"))  # the user's code first: its classes are checked and built too
     check_run(cfg)
+    parts = register_run_parts(OmegaConf.to_container(cfg, resolve=True))
     if (cfg.get("extras") or {}).get("print_config") and is_rank_zero():
         print_config_tree(cfg)
     check_multirun_ddp(cfg, info)
@@ -179,7 +184,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         config["data_split"] = datamodule.split_info()
     model = instantiate(cfg.model)
     check_pairing(model, datamodule, cfg)
-    callbacks = build_callbacks(cfg, config)
+    callbacks = build_callbacks(cfg, config, run_plugins(parts))
     loggers = build_loggers(cfg, resume, info)
     budget = {}
     if cfg.trainer.get("max_epochs") is None:  # max_iters, else the model's own budget (CycleGAN: 100 + 100)

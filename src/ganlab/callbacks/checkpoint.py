@@ -150,15 +150,18 @@ class IterationBudget(Callback):
 
 
 class RunConfig(Callback):
-    """Stores the run's resolved config (plain containers) and W&B run id in every checkpoint."""
+    """Stores the run's resolved config (plain containers), the plugins its parts come from (a
+    record for the user: the tools say which to pass, and never load one because a file names it)
+    and the W&B run id in every checkpoint."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
+    def __init__(self, config: dict[str, Any], plugins: list[str] | None = None) -> None:
+        self.config, self.plugins = config, list(plugins or [])
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint["ganlab_config"] = self.config
+        checkpoint["ganlab_plugins"] = self.plugins
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 checkpoint["wandb_run_id"] = logger.version

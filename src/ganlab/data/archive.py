@@ -13,31 +13,17 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import socket
 import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from ganlab.errors import DataError
 
-DOWNLOAD_TIMEOUT_S = 60
 DEFAULT_MAX_EXTRACT_GB = 20.0  # larger than any official CycleGAN or CIFAR archive unpacked
 CHUNK = 1 << 20
-
-
-@contextmanager
-def network_timeout(seconds: float = DOWNLOAD_TIMEOUT_S):
-    """A socket timeout for libraries (torchvision) that open URLs without one."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 def refuse_existing(dest: Path, option: str = "paths.data_dir") -> None:

@@ -14,9 +14,8 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import RandomSampler
 
 from ganlab.errors import ConfigError
-from ganlab.metrics.evaluator import Reference
-
-Batch = Tensor | tuple[Tensor, Tensor]  # uint8 images, or (images, int64 class labels)
+from ganlab.pixels import Batch, batch_to_model_range, to_model_range  # noqa: F401
+from ganlab.reference import Reference
 
 
 class UInt8Images(Dataset):
@@ -94,18 +93,6 @@ class DeviceBatches:
 
 def _as_batch(batch: Batch) -> Batch:
     return batch  # __getitems__ already returns the stacked batch
-
-
-def to_model_range(images: Tensor) -> Tensor:
-    """uint8 [0, 255] → float [−1, 1], the range of the generator's Tanh."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
-def batch_to_model_range(batch: Batch) -> Batch:
-    """Images of a batch (alone or with labels) to [−1, 1]; labels unchanged."""
-    if isinstance(batch, tuple | list):
-        return to_model_range(batch[0]), batch[1]
-    return to_model_range(batch)
 
 
 class LabelledData:

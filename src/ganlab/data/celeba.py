@@ -10,9 +10,11 @@ from torch import Tensor
 from torchvision.datasets import CelebA
 from torchvision.datasets.utils import download_file_from_google_drive
 
-from ganlab.data.archive import network_timeout, safe_extract
+from ganlab.data.archive import safe_extract
 from ganlab.data.folder import ImageFolderDataModule
 from ganlab.errors import ConfigError, DataError
+from ganlab.fetch import network_timeout
+from ganlab.registry import register
 
 IMAGES, PARTITION, ATTRIBUTES = "img_align_celeba", "list_eval_partition.txt", "list_attr_celeba.txt"
 SPLITS = {"train": "0", "test": "2"}  # the official partition: 0 train, 1 valid, 2 test
@@ -30,6 +32,7 @@ def read_attributes(path: Path) -> tuple[list[str], dict[str, list[int]]]:
     return names, rows
 
 
+@register
 class CelebADataModule(ImageFolderDataModule):
     """CelebA (Liu et al. 2015) faces, 162,770 train / 19,962 test, preprocessed as image folders.
 

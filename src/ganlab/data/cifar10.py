@@ -9,13 +9,16 @@ from torch import Tensor
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.utils import download_url
 
-from ganlab.data.archive import network_timeout, refuse_existing, safe_extract
+from ganlab.data.archive import refuse_existing, safe_extract
 from ganlab.data.base import InMemoryImageDataModule
 from ganlab.errors import DataError
+from ganlab.fetch import network_timeout
+from ganlab.registry import register
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
+@register
 class CIFAR10DataModule(InMemoryImageDataModule):
     """CIFAR-10, 50k train / 10k test, 32×32 RGB (resized once when ``image_size`` differs).
 

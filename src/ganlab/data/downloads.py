@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
 import shutil
 import sys
 import urllib.error
@@ -13,11 +12,10 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import torch
-
-from ganlab.data.archive import DEFAULT_MAX_EXTRACT_GB, network_timeout, refuse_existing, safe_extract
+from ganlab.data.archive import DEFAULT_MAX_EXTRACT_GB, refuse_existing, safe_extract
 from ganlab.data.images import list_images
-from ganlab.errors import DataError, GanlabError
+from ganlab.errors import DataError
+from ganlab.fetch import network_timeout
 from ganlab.files import commit
 
 # the authors' server, as in the official datasets/download_cyclegan_dataset.sh
@@ -180,24 +178,3 @@ def download_pix2pix(
     if fetched:
         archive.unlink()
     return target
-
-
-def fetch_once(url: str, path: Path, verify: Callable[[Path], object] | None = None) -> str | None:
-    """Download ``url`` to ``path`` (the torch hub cache) through a per-process part file that takes
-    the name only once complete and accepted by ``verify`` (whose one-line errors propagate).
-    Returns None on success, else why it failed, for the caller's one-line error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f"{path.name}.part{os.getpid()}")
-    try:
-        with network_timeout(60):
-            torch.hub.download_url_to_file(url, str(part), progress=False)
-        if verify is not None:
-            verify(part)  # a wrong download never takes the name
-        part.replace(path)
-        return None
-    except GanlabError:
-        raise
-    except Exception as e:
-        return f"the download failed: {' '.join(str(e).split())[:200]}"
-    finally:
-        part.unlink(missing_ok=True)

@@ -20,7 +20,8 @@ from ganlab.data.decode import LazyImages, Preprocess, UnreadableImage, decode_c
 from ganlab.data.images import fingerprint, list_images
 from ganlab.data.unpaired import EpochTaggedSampler, _item_seed
 from ganlab.errors import ConfigError, DataError
-from ganlab.metrics.evaluator import Reference
+from ganlab.reference import Reference
+from ganlab.registry import register
 
 HELD_OUT = ("test", "val")  # a subfolder of root with these names is the held-out split
 LABELS = ("none", "folders")
@@ -110,6 +111,7 @@ def decode_all(
     return images, sorted(bad)
 
 
+@register
 class ImageFolderDataModule(LabelledData, L.LightningDataModule):
     """Every image file below ``root`` (recursive), resized on the short side to ``image_size`` and
     centre-cropped (``center_crop`` first, for aligned faces), as pytorch/examples' DCGAN.

@@ -13,6 +13,7 @@ from ganlab.data.archive import gunzip_atomic
 from ganlab.data.base import InMemoryImageDataModule
 from ganlab.data.downloads import fetch
 from ganlab.errors import DataError
+from ganlab.registry import register
 
 MAX_UNPACKED = 60_000_000  # the largest IDX file (train images) is 47 MB
 RAW_FILES = (
@@ -23,6 +24,7 @@ RAW_FILES = (
 )
 
 
+@register
 class MNISTDataModule(InMemoryImageDataModule):
     """MNIST digits, 60k train / 10k test, 28×28 native (resized once when ``image_size`` differs).
 

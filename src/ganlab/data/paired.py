@@ -13,12 +13,13 @@ from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.transforms.v2 import functional as TF
 
-from ganlab.data.base import to_model_range
 from ganlab.data.downloads import download_pix2pix
 from ganlab.data.images import fingerprint, load_rgb, usable_images
 from ganlab.data.unpaired import EpochTaggedSampler, Preprocess, _item_seed
 from ganlab.errors import ConfigError, DataError
-from ganlab.metrics.evaluator import Reference
+from ganlab.pixels import to_model_range
+from ganlab.reference import Reference
+from ganlab.registry import register
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -51,6 +52,7 @@ class PairedImages(Dataset):
         return {"A": both[:3], "B": both[3:]}
 
 
+@register
 class PairedDataModule(L.LightningDataModule):
     """``<root>/train/`` (+ ``test/`` or ``val/`` for panels and metrics) of A|B images, or an
     official pix2pix set by name (facades, maps, edges2shoes, edges2handbags, night2day).

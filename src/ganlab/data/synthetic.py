@@ -5,9 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ganlab.data.base import InMemoryImageDataModule, UInt8Images, to_model_range
+from ganlab.data.base import InMemoryImageDataModule, UInt8Images
+from ganlab.pixels import to_model_range
+from ganlab.registry import register
 
 
+@register
 class SyntheticImages(InMemoryImageDataModule):
     """``size`` random images (C, S, S) per split, drawn from ``seed``."""
 
@@ -29,6 +32,7 @@ class SyntheticImages(InMemoryImageDataModule):
         pass
 
 
+@register
 class SyntheticUnpaired(SyntheticImages):
     """Two domains of random images; batches are ``{"A", "B"}`` as from unpaired folders."""
 

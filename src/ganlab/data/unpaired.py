@@ -17,11 +17,12 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from ganlab.data.base import to_model_range
 from ganlab.data.downloads import download_cyclegan
 from ganlab.data.images import fingerprint, load_rgb, usable_images
 from ganlab.errors import ConfigError, DataError
-from ganlab.metrics.evaluator import Reference
+from ganlab.pixels import to_model_range
+from ganlab.reference import Reference
+from ganlab.registry import register
 
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
@@ -145,6 +146,7 @@ class EpochTaggedSampler(Sampler[int]):
         return _EpochOrder(self.n, self.shuffle, self.seed, self.epoch)
 
 
+@register
 class UnpairedDataModule(L.LightningDataModule):
     """``trainA/ trainB/`` (+ ``testA/ testB/`` for panels) under ``root``, or an official set.
 

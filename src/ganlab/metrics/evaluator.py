@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from ganlab.metrics.cache import RealStatsCache
 from ganlab.metrics.fid import FidKid
 from ganlab.metrics.inception import WEIGHTS_FILE, InceptionFeatures, to_uint8, weights_sha256
 from ganlab.metrics.vgg import VggFeatures
+from ganlab.reference import Reference
 
 
 def _dist() -> tuple[int, int]:
@@ -29,16 +29,6 @@ def shard(n: int, rank: int, world: int) -> slice:
     base, extra = divmod(n, world)
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (1 if rank < extra else 0))
-
-
-@dataclass
-class Reference:
-    """Real images of one comparison: a name for the cache key and uint8 (N, C, H, W) images."""
-
-    dataset: str
-    split: str
-    transform: str
-    images: Tensor
 
 
 class FIDEvaluator:

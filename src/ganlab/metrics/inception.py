@@ -12,8 +12,8 @@ from torch import Tensor, nn
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torchmetrics.image.fid import NoTrainInceptionV3
 
-from ganlab.data.downloads import fetch_once
 from ganlab.errors import ConfigError, GanlabError
+from ganlab.fetch import fetch_once
 from ganlab.files import plain_copy
 
 WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganlab.errors import ConfigError
+from ganlab.registry import lookup, names, register
 
 
 def _rand(x: Tensor, g: torch.Generator, *shape: int) -> Tensor:
@@ -62,25 +63,27 @@ POLICIES: dict[str, Callable[[Tensor, torch.Generator], Tensor]] = {
     "color": color,
     "translation": translation,
     "cutout": cutout,
-}
+}  # the official code's policies; plugins add theirs with @register.augment(name)
+for _name, _fn in POLICIES.items():
+    register.augment(_name)(_fn)
 
 
 def parse_policy(policy: str | Sequence[str] | None) -> list[str]:
-    """``color,translation`` or a list → validated names (one line naming the allowed ones)."""
+    """``color,translation`` or a list → validated names (one line naming the registered ones)."""
     if not policy:
         return []
-    names = [p.strip() for p in policy.split(",")] if isinstance(policy, str) else [str(p) for p in policy]
-    unknown = [n for n in names if n not in POLICIES]
+    chosen = [p.strip() for p in policy.split(",")] if isinstance(policy, str) else [str(p) for p in policy]
+    unknown = [n for n in chosen if lookup("augment", n) is None]
     if unknown:
         raise ConfigError(
-            f"model.augment has {', '.join(unknown)}; allowed: {', '.join(POLICIES)} "
-            "(e.g. model.augment=[color,translation,cutout])"
+            f"model.augment has {', '.join(unknown)}; registered: {', '.join(names('augment'))} "
+            "(e.g. model.augment=[color,translation,cutout]; a plugin adds its own with @register.augment)"
         )
-    return names
+    return chosen
 
 
 def diff_augment(x: Tensor, policy: Sequence[str], g: torch.Generator) -> Tensor:
     """Apply each named augmentation in order (differentiable in ``x``)."""
     for name in policy:
-        x = POLICIES[name](x, g)
+        x = lookup("augment", name)(x, g)
     return x.contiguous()

@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from ganlab.errors import NonFiniteLossError
+from ganlab.registry import declare_kind
 
 
 class GanModule(L.LightningModule):
@@ -17,6 +18,29 @@ class GanModule(L.LightningModule):
 
     Losses are AND-ed into a device flag every step (no host sync) and the flag is read at the
     logging cadence and before every checkpoint, so a NaN stops the run without ever being saved.
+
+    The contract for a new GAN algorithm (README "Your own GAN"). The short way: subclass ``DCGAN``
+    (images from z) or ``CycleGAN``/``Pix2Pix`` (translation) and override only the players'
+    losses, ``d_loss(real, fake, y) -> (loss, {"train/...": value})`` and
+    ``g_loss(real, fake, y) -> loss``; EMA, DiffAugment (``self.d_view``), the NaN guard, resume,
+    grids, FID and every tool then come with the parent. From ``GanModule`` itself, provide:
+
+    - ``__init__(generator, discriminator, optimizer, ..., seed)``: networks and a partial optimizer
+      arrive built from the config; call ``save_hyperparameters(ignore=[those three])`` (plain values
+      only: checkpoints load with ``weights_only=True``);
+    - ``networks()``: the ``nn.Module``s to compile or convert (speed switches);
+    - ``configure_optimizers()``: one optimizer per player, in ``optimizer_names`` order;
+    - ``training_step``: each player's step inside ``self.toggled_optimizer(opt)``; noise from
+      ``self.rng`` (saved, so resume is exact); ``self.track_finite(loss)`` for each loss;
+      ``self.iteration += 1``; ``self.log_step({"train/loss_d": ..., "train/loss_g": ...})``;
+    - grids and FID: ``preview() -> {name: (images in [−1, 1], per row)}``, ``fid_sources(datamodule,
+      n) -> {key: fixed inputs}`` and ``fid_generate(key, source) -> images`` as in ``DCGAN`` (the
+      data module gives the real side, ``fid_references(split, limit)``);
+    - the checkpoint: the weights, ``iteration`` and the RNG state are saved here; extend
+      ``on_save_checkpoint``/``on_load_checkpoint`` (calling super) for state of your own (as
+      CycleGAN's image pools), as plain tensors and containers.
+
+    ``batch_kind`` ("images", "unpaired", "paired") says which data modules fit.
     """
 
     nan_advice = "lower model.lr"
@@ -132,6 +156,9 @@ class GanModule(L.LightningModule):
             rank_zero_info(
                 f"resumed with changed optimizer settings, applied: {', '.join(dict.fromkeys(changes))}"
             )
+
+
+declare_kind("module", GanModule)
 
 
 def _split(configured: Any) -> tuple[list[torch.optim.Optimizer], list[Any]]:

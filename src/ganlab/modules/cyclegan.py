@@ -10,13 +10,14 @@ import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from ganlab.data.base import to_model_range
 from ganlab.errors import ConfigError
 from ganlab.losses import cycle_l1, get_loss, identity_l1
 from ganlab.modules.augment import diff_augment, parse_policy
 from ganlab.modules.base import GanModule
 from ganlab.modules.ema import check_decay, ema_copy, ramped_decay, update_ema
 from ganlab.modules.pool import ImagePool
+from ganlab.pixels import to_model_range
+from ganlab.registry import register
 
 
 def linear_decay(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:
@@ -25,6 +26,7 @@ def linear_decay(epoch: int, n_epochs: int, n_epochs_decay: int) -> float:
     return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
 
 
+@register
 class CycleGAN(GanModule):
     """Unpaired image-to-image translation (Zhu, Park, Isola & Efros 2017).
 

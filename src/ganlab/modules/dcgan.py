@@ -13,10 +13,12 @@ from ganlab.losses import get_loss, gradient_penalty, r1_penalty
 from ganlab.modules.augment import diff_augment, parse_policy
 from ganlab.modules.base import GanModule
 from ganlab.modules.ema import check_decay, ema_copy, ramped_decay, update_ema
+from ganlab.registry import register
 
 EVAL_SEED = 2**31 - 1  # evaluation latents: independent of the training seed
 
 
+@register
 class DCGAN(GanModule):
     """GAN with DCGAN networks (Radford et al. 2016), unconditional or class-conditional.
 
@@ -136,38 +138,28 @@ class DCGAN(GanModule):
         return [opt_g, opt_d]
 
     def training_step(self, batch: Tensor | tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """One iteration: z → G(z) once; D step on (x, G(z).detach()); every ``n_critic``-th
+        iteration a G step through the updated D on the same fake batch. The two players' losses
+        are ``d_loss`` and ``g_loss``: a new algorithm overrides those, and keeps the rest (EMA,
+        NaN guard, counters, logging, resume) as it is."""
         real, y = self.split_batch(batch)  # y: the batch's class labels (B,), or None
         opt_g, opt_d = self.optimizers()
         update_g = (self.iteration + 1) % self.hparams.n_critic == 0
-        sigma = self.noise_std()
-        real_label = 1.0 - self.hparams.label_smoothing
         real = self.image_format(real)
 
         z = self.sample_z(real.shape[0])
         with torch.set_grad_enabled(update_g):
             fake = self.generator(z, y)  # (B, C, H, W), generated once per iteration
 
-        # D step: maximise log D(x) + log(1 − D(G(z))) (or the configured objective)
         with self.toggled_optimizer(opt_d):
-            r1_now = self.hparams.r1_gamma > 0 and self.iteration % self.hparams.r1_every == 0
-            real_in = real.detach().requires_grad_(True) if r1_now else real
-            d_real = self.discriminator(self.d_view(real_in, sigma), y)
-            d_fake = self.discriminator(self.d_view(fake.detach(), sigma), y)
-            loss_d = self.loss.d(d_real, d_fake, real_label)
-            loss_d = loss_d + self.penalties(real_in, d_real, fake.detach(), r1_now, y)
+            loss_d, metrics = self.d_loss(real, fake.detach(), y)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             opt_d.step()
-
-        metrics = {
-            "train/loss_d": loss_d.detach(),
-            "train/d_real": d_real.detach().mean(),
-            "train/d_fake": d_fake.detach().mean(),
-            "train/lr_d": opt_d.param_groups[0]["lr"],
-        }
+        metrics = {"train/loss_d": loss_d.detach(), **metrics, "train/lr_d": opt_d.param_groups[0]["lr"]}
         if update_g:  # G step through the updated D, on the same fake batch
             with self.toggled_optimizer(opt_g):
-                loss_g = self.loss.g(self.discriminator(self.d_view(fake, sigma), y))
+                loss_g = self.g_loss(real, fake, y)
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(loss_g)
                 opt_g.step()
@@ -179,6 +171,22 @@ class DCGAN(GanModule):
         self.track_finite(loss_d)  # on device: no host sync here
         self.iteration += 1
         self.log_step(metrics)
+
+    def d_loss(self, real: Tensor, fake: Tensor, y: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+        """D's loss on reals and (detached) fakes, and what to log: by default maximise
+        log D(x) + log(1 − D(G(z))) (or the configured ``model.loss``), plus R1 / WGAN-GP."""
+        sigma, real_label = self.noise_std(), 1.0 - self.hparams.label_smoothing
+        r1_now = self.hparams.r1_gamma > 0 and self.iteration % self.hparams.r1_every == 0
+        real_in = real.detach().requires_grad_(True) if r1_now else real
+        d_real = self.discriminator(self.d_view(real_in, sigma), y)
+        d_fake = self.discriminator(self.d_view(fake, sigma), y)
+        loss_d = self.loss.d(d_real, d_fake, real_label)
+        loss_d = loss_d + self.penalties(real_in, d_real, fake, r1_now, y)
+        return loss_d, {"train/d_real": d_real.detach().mean(), "train/d_fake": d_fake.detach().mean()}
+
+    def g_loss(self, real: Tensor, fake: Tensor, y: Tensor | None) -> Tensor:
+        """G's loss through D on the fakes (with their graph): by default −log D(G(z))."""
+        return self.loss.g(self.discriminator(self.d_view(fake, self.noise_std()), y))
 
     def d_view(self, x: Tensor, sigma: float) -> Tensor:
         """What D sees of an image batch: instance noise, then DiffAugment (both off by default)."""

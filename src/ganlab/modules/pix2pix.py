@@ -12,13 +12,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from ganlab.data.base import to_model_range
 from ganlab.errors import ConfigError
 from ganlab.losses import get_loss
 from ganlab.modules.base import GanModule
 from ganlab.modules.cyclegan import linear_decay
+from ganlab.pixels import to_model_range
+from ganlab.registry import register
 
 
+@register
 class Pix2Pix(GanModule):
     """Image-to-image translation with a conditional GAN (Isola, Zhu, Zhou & Efros 2017).
 

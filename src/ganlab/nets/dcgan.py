@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from ganlab.errors import ConfigError
 from ganlab.nets.conditional import ConditionalBatchNorm2d, Projection, check_labels
 from ganlab.nets.init import initialise
+from ganlab.registry import register
 
 
 def pyramid(image_size: int) -> tuple[int, int]:
@@ -39,6 +40,7 @@ def _classes(num_classes: int | None, key: str) -> int | None:
     return num_classes
 
 
+@register
 class Generator(nn.Module):
     """z (B, latent_dim) [, y] → image (B, channels, image_size, image_size) in [−1, 1]."""
 
@@ -102,6 +104,7 @@ def _norm(kind: str, width: int) -> nn.Module:
     }[kind]()
 
 
+@register
 class Discriminator(nn.Module):
     """image (B, channels, image_size, image_size) [, y] → logits (B,).
 

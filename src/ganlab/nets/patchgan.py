@@ -12,8 +12,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ganlab.nets.init import dcgan_init
+from ganlab.registry import register
 
 
+@register
 class PatchDiscriminator(nn.Module):
     """image (B, C, H, W) → patch logits (B, 1, H', W'); 256 px → 30×30 at n_layers=3."""
 

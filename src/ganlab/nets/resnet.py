@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ganlab.nets.init import dcgan_init
+from ganlab.registry import register
 
 
 def _norm(channels: int) -> nn.Module:
@@ -40,6 +41,7 @@ class ResidualBlock(nn.Module):
         return x + self.block(x)
 
 
+@register
 class ResnetGenerator(nn.Module):
     """image (B, in_channels, H, W) → image (B, out_channels, H, W) in [−1, 1]; H, W multiples of 4.
 

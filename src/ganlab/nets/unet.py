@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.nets.init import dcgan_init
+from ganlab.registry import register
 
 NORMS = ("batch", "instance")
 
@@ -61,6 +62,7 @@ class SkipBlock(nn.Module):
         return torch.cat([x, self.model(x)], 1)
 
 
+@register
 class UnetGenerator(nn.Module):
     """image (B, in_channels, s, s) → image (B, out_channels, s, s); s a multiple of 2^num_downs.
 

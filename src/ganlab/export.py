@@ -29,6 +29,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from ganlab import registry
 from ganlab.checkpoint import build_network, has_ema, is_ganlab, load_checkpoint, model_kind, read_torch_file
 from ganlab.cli import one_line_errors, run_cli
 from ganlab.errors import CheckpointError, ConfigError
@@ -61,11 +62,19 @@ def export_official(cfg: DictConfig) -> list[Path]:
     out = Path(cfg.output)
     files = {name: out / f"latest_net_{name}.pth" for name in OFFICIAL_FILES[kind]}
     check_new_files(files.values(), bool(cfg.overwrite))
-    out.mkdir(parents=True, exist_ok=True)
+    nets = {}
     for name, (key, prefix) in OFFICIAL_FILES[kind].items():
         if key == "generator" and cfg.ema and has_ema(ckpt, prefix):
             prefix = prefix.rstrip(".") + "_ema."
-        net = build_network(ckpt, key, prefix, where)
+        nets[name] = net = build_network(ckpt, key, prefix, where)
+        if not registry.is_builtin("network", registry.name_of(type(net))):
+            raise ConfigError(
+                f"{where}: model.{key} is {registry.name_of(type(net))}, a plugin's network; the official "
+                "layout exists only for ganlab's ResnetGenerator, UnetGenerator and PatchDiscriminator "
+                "(format=onnx exports any generator)"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    for name, net in nets.items():
         state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
         _save(to_official(state, type(net)), files[name])
     return list(files.values())

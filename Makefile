@@ -32,12 +32,12 @@ test-slurm: install  ## sweeps on a real one-node SLURM cluster (installs Debian
 	$(BIN)/python -m pytest -m slurm $(ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 
 format: install
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests examples
+	$(BIN)/ruff format src tests examples
 
 clean:  ## caches only; run directories under outputs/ are never deleted by make
 	rm -rf .pytest_cache .ruff_cache src/*.egg-info

@@ -13,7 +13,7 @@ import fabricate
 import official_arch as oa
 from conftest import TINY, TINY_CYCLE, make_cfg, run_module
 from ganlab.checkpoint import load_checkpoint
-from ganlab.errors import ConfigError
+from ganlab.errors import CheckpointError, ConfigError
 from ganlab.export import export_official, export_onnx
 from ganlab.official import build_official
 from ganlab.train import CONFIG_DIR, train
@@ -59,11 +59,42 @@ def test_official_export_round_trips_bit_exactly(tmp_path: Path, cyclegan_ckpt: 
         export_official(export_cfg(ckpt=cyclegan_ckpt, output=tmp_path / "raw"))
 
 
-def test_official_export_refuses_dcgan(tmp_path: Path, mnist_root: Path) -> None:
-    train(make_cfg(tmp_path / "run", [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
-    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+@pytest.fixture(scope="module")
+def dcgan_ckpt(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
+    run = tmp_path_factory.mktemp("dcgan")
+    train(make_cfg(run, [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
+    return run / "checkpoints" / "last.ckpt"
+
+
+def test_official_export_refuses_dcgan(tmp_path: Path, dcgan_ckpt: Path) -> None:
     with pytest.raises(ConfigError, match="format=official is for CycleGAN and pix2pix"):
-        export_official(export_cfg(ckpt=ckpt, output=tmp_path / "o"))
+        export_official(export_cfg(ckpt=dcgan_ckpt, output=tmp_path / "o"))
+
+
+def test_onnx_export_of_a_dcgan_generator_and_of_a_nan_one(tmp_path: Path, dcgan_ckpt: Path) -> None:
+    """G: z (B, latent_dim) → image, dynamic batch, as PyTorch computes it; a generator whose
+    outputs are NaN is refused and nothing is written (``max(0.0, nan)`` once let it pass)."""
+    pytest.importorskip("onnxruntime", reason="format=onnx needs pip install 'ganlab[export]'")
+    import onnxruntime
+
+    from ganlab.latent import load_generator
+
+    path, diff = export_onnx(export_cfg(ckpt=dcgan_ckpt, format="onnx", output=tmp_path))
+    assert path == tmp_path / "generator.onnx" and diff <= 1e-4
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (z_input,) = session.get_inputs()
+    assert z_input.name == "z" and isinstance(z_input.shape[0], str)
+    z = torch.randn(5, 100)
+    with torch.no_grad():
+        expected = load_generator(str(dcgan_ckpt), torch.device("cpu"))(z).numpy()
+    assert abs(session.run(None, {"z": z.numpy()})[0] - expected).max() < 1e-4
+    ckpt = torch.load(dcgan_ckpt, weights_only=True)
+    first = next(k for k in ckpt["state_dict"] if k.startswith("generator.") and k.endswith("weight"))
+    ckpt["state_dict"][first] = torch.full_like(ckpt["state_dict"][first], float("nan"))
+    torch.save(ckpt, tmp_path / "nan.ckpt")
+    with pytest.raises(CheckpointError, match="non-finite values; not written"):
+        export_onnx(export_cfg(ckpt=tmp_path / "nan.ckpt", format="onnx", output=tmp_path / "nan"))
+    assert not (tmp_path / "nan" / "generator.onnx").exists()
 
 
 def test_onnx_export_matches_pytorch(tmp_path: Path, cyclegan_ckpt: Path) -> None:

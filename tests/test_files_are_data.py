@@ -163,7 +163,7 @@ HOSTILE = [  # (what is edited, its value, what the one line must name)
     ("model.generator._partial_", "yes", "model.generator._partial_ is not true or false"),
     ("model.generator.evil", 1, "model.generator.evil is not an argument of Generator"),
     ("model.generator.ngf", 10**9, "model.generator.ngf is 1000000000, above the limit"),
-    ("model.loss", {"_target_": "builtins.eval"}, "model.loss holds a nested config"),
+    ("model.loss", {"_target_": "builtins.eval"}, "model.loss._target_ names 'builtins.eval', which is not"),
     (
         "data._target_",
         "ganlab.data.archive.shutil.rmtree",

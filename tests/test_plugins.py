@@ -370,3 +370,61 @@ def test_load_plugins_loads_each_module_once(tmp_path: Path, monkeypatch: pytest
     assert builtins.counted_plugin_loads == 1  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match=r"plugins=\[os;rm\]: not a module name"):
         load_plugins(["os;rm"])
+
+
+@pytest.mark.slow
+def test_plugin_gan_under_ddp_and_a_parallel_sweep(site: Path, mnist_root: Path, tmp_path: Path) -> None:
+    """DDP ranks (Lightning starts them with the same command and environment) and joblib's worker
+    processes load the installed plugin themselves."""
+    ddp = tool(
+        "ganlab.train", *lab_args(mnist_root, tmp_path / "ddp", "trainer=ddp_cpu", "logger=none"),
+        cwd=tmp_path, path=site, timeout=600,
+    )  # fmt: skip
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    saved = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["iteration"] == 4 and saved["ganlab_plugins"] == ["ganlab_examples"]
+    sweep = tmp_path / "sweep"
+    parallel = tool(
+        "ganlab.train", "-m", *LAB, *TINY, f"paths.data_dir={mnist_root}", "logger=none", "seed=0,1",
+        "hydra/launcher=parallel", f"hydra.sweep.dir={sweep}", cwd=tmp_path, path=site, timeout=600,
+    )  # fmt: skip
+    assert parallel.returncode == 0, parallel.stderr[-3000:]
+    for job in ("0", "1"):
+        saved = torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=True)
+        assert saved["ganlab_config"]["model"]["_target_"] == "ganlab_examples.rgan.RelativisticGAN"
+    assert "completed" in (sweep / "summary.txt").read_text()
+
+
+@pytest.mark.slow
+def test_a_translator_with_a_plugin_generator_translates_and_exports(tmp_path: Path) -> None:
+    """CycleGAN with a generator of the user's (plugins=[mytrans]): translate reads it, export
+    format=official says in one line why it cannot, format=onnx writes it."""
+    import fabricate
+    from conftest import TINY_CYCLE
+
+    root = fabricate.unpaired_folder(tmp_path / "photos")
+    (root / "trainA" / "zz_corrupt.jpg").unlink()
+    (tmp_path / "mytrans.py").write_text(
+        "from ganlab.plugin import register\nfrom ganlab.nets.resnet import ResnetGenerator\n\n"
+        "@register\nclass MyResnet(ResnetGenerator):\n    pass\n"
+    )
+    run = tmp_path / "run"
+    trained = tool(
+        "ganlab.train", *TINY_CYCLE, f"data.root={root}", "plugins=[mytrans]",
+        "model.generator._target_=mytrans.MyResnet", f"hydra.run.dir={run}", cwd=tmp_path, path=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    ckpt = f"ckpt={run / 'checkpoints' / 'last.ckpt'}"
+    args = [ckpt, f"input={root / 'testA'}", f"output={tmp_path / 'out'}"]
+    one_line(tool("ganlab.translate", *args, cwd=tmp_path, path=tmp_path), "pass plugins=[mytrans]")
+    done = tool("ganlab.translate", *args, "plugins=[mytrans]", cwd=tmp_path, path=tmp_path)
+    assert done.returncode == 0 and len(list((tmp_path / "out").iterdir())) == len(
+        list((root / "testA").iterdir())
+    )
+    official = tool("ganlab.export", ckpt, "plugins=[mytrans]", f"output={tmp_path / 'off'}", cwd=tmp_path,
+                    path=tmp_path)  # fmt: skip
+    one_line(official, "model.generator is mytrans.MyResnet, a plugin's network")
+    assert not (tmp_path / "off").exists()
+    onnx = tool("ganlab.export", ckpt, "plugins=[mytrans]", "format=onnx", f"output={tmp_path / 't.onnx'}",
+                cwd=tmp_path, path=tmp_path)  # fmt: skip
+    assert onnx.returncode == 0, onnx.stderr[-2000:]

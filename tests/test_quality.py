@@ -153,7 +153,7 @@ def test_bad_augment_from_the_command_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: model.augment has zoom; allowed: color, translation, cutout "
-        "(e.g. model.augment=[color,translation,cutout])"
+        "(e.g. model.augment=[color,translation,cutout]; a plugin adds its own with @register.augment)"
     ]
 
 

@@ -93,16 +93,23 @@ def test_a_failing_job_does_not_stop_the_other(cluster: Cluster, mnist: Path, tm
     assert (tmp_path / "s" / "0" / "checkpoints" / "last.ckpt").is_file()
 
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# the example plugin (README "Your own GAN"): the lab networks in the relativistic GAN, named by the
+# user's own config folder and loaded through plugins=, in every job and in the requeued one
+PLUGIN = ["--config-dir", str(EXAMPLES / "conf"), "experiment=lab"]
+
+
+@pytest.mark.parametrize("model", ["dcgan", "plugin"])
 def test_a_signalled_job_is_requeued_and_resumes_exactly(
-    cluster: Cluster, mnist: Path, tmp_path: Path
+    cluster: Cluster, mnist: Path, tmp_path: Path, model: str
 ) -> None:
     """SIGUSR2 (what SLURM sends before a time limit, at submitit's --signal): the iteration
     finishes and is saved, submitit requeues the job, the requeued job resumes from that last.ckpt
-    and ends with the weights of an uninterrupted run."""
+    and ends with the weights of an uninterrupted run; also for a plugin's GAN."""
     budget = [*tiny(mnist), "trainer.max_epochs=100", "trainer.limit_train_batches=null", "max_iters=40"]
     budget += ["callbacks.checkpoint.every_n_iters=1000", "callbacks.samples.every_n_iters=5"]
-    budget += ["logger=csv"]
-    env = {**cluster.env, "WANDB_MODE": "offline"}
+    budget += ["logger=csv", *(PLUGIN if model == "plugin" else [])]
+    env = {**cluster.env, "WANDB_MODE": "offline", "PYTHONPATH": str(EXAMPLES)}
     launcher = subprocess.Popen(
         [sys.executable, "-m", "ganlab.train", "-m", *LAUNCHER, *budget, "seed=3",
          f"hydra.sweep.dir={tmp_path / 's'}"],
@@ -122,6 +129,7 @@ def test_a_signalled_job_is_requeued_and_resumes_exactly(
     assert "Requeued job" in text and "resuming from this run directory's" in text, text[-3000:]
     resumed = torch.load(tmp_path / "s" / "0" / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["iteration"] == 40
+    assert resumed["ganlab_plugins"] == (["ganlab_examples"] if model == "plugin" else [])
     assert json.loads((tmp_path / "s" / "0" / "result.json").read_text())["status"] == "completed"
 
     reference = tmp_path / "ref"  # the same run, uninterrupted, on this machine

@@ -76,7 +76,7 @@ def parse_policy(policy: str | Sequence[str] | None) -> list[str]:
     unknown = [n for n in chosen if lookup("augment", n) is None]
     if unknown:
         raise ConfigError(
-            f"model.augment has {', '.join(unknown)}; registered: {', '.join(names('augment'))} "
+            f"model.augment has {', '.join(unknown)}; allowed: {', '.join(names('augment'))} "
             "(e.g. model.augment=[color,translation,cutout]; a plugin adds its own with @register.augment)"
         )
     return chosen

@@ -162,6 +162,23 @@ def test_resume_continues_exactly(tmp_path: Path, mnist_root: Path) -> None:
     assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 7
 
 
+def test_a_finished_budget_trains_nothing_on_resume(
+    tmp_path: Path, mnist_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Resuming a run that reached max_iters (by ckpt_path or by its own run directory) says so and
+    trains nothing: it once ran one iteration more each time."""
+    common = [*TINY, *data_args(mnist_root), "logger=none", "trainer.max_epochs=3", "max_iters=3"]
+    train(make_cfg(tmp_path / "a", common))
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+    with caplog.at_level("INFO"):
+        train(make_cfg(tmp_path / "a", common))  # auto-resume of the same run directory
+        train(make_cfg(tmp_path / "b", [*common, f"ckpt_path={last}"]))
+    assert last.read_bytes() == before and torch.load(last, weights_only=True)["iteration"] == 3
+    assert not (tmp_path / "b" / "checkpoints").exists()
+    assert caplog.text.count("max_iters=3 is reached: nothing to train") == 2
+
+
 def test_resume_applies_a_changed_learning_rate(
     tmp_path: Path, mnist_root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -54,7 +54,12 @@ def _resume_info(ckpt_path: str | None) -> dict[str, Any]:
         return {}
     ckpt = load_checkpoint(ckpt_path, option="ckpt_path")
     check_config(ckpt, f"ckpt_path={ckpt_path}")  # a file that names code is refused, not trained on
-    return {"wandb_run_id": ckpt.get("wandb_run_id")}
+    iteration = ckpt.get("iteration")
+    if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} has no iteration count; was it written by ganlab.train?"
+        )
+    return {"wandb_run_id": ckpt.get("wandb_run_id"), "iteration": iteration}
 
 
 def build_loggers(cfg: DictConfig, resume: dict[str, Any], info: dict[str, Any] | None = None) -> list[Any]:
@@ -173,6 +178,13 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     assign_gpu(cfg, info)
     ckpt_path = auto_resume_path(cfg)
     resume = _resume_info(ckpt_path)
+    if cfg.get("max_iters") and resume.get("iteration", 0) >= cfg.max_iters:  # a finished budget
+        rank_zero_info(
+            f"{ckpt_path} is at iteration {resume['iteration']}, max_iters={cfg.max_iters} is reached: "
+            "nothing to train (raise max_iters to continue)"
+        )
+        result["iteration"] = resume["iteration"]
+        return None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     set_classes(cfg, datamodule)

@@ -207,7 +207,7 @@ def test_per_class_fid_in_training_and_evaluate(tmp_path: Path, mnist_root: Path
     result = run_module(
         "ganlab.evaluate", f"ckpt={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", *fid_weights(weights),
         "metrics.fid.feature=64", "num_fake=40", "metrics.kid.subset_size=4", "metrics.per_class=true",
-        f"paths.cache_dir={tmp_path / 'cache'}", "device=cpu", cwd=tmp_path,
+        f"paths.cache_dir={tmp_path / 'cache'}", "device=cpu", f"data_dir={mnist_root}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])

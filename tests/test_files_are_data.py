@@ -206,6 +206,8 @@ def test_a_genuine_checkpoint_rebuilds_from_the_registry(dcgan_ckpt: Path, tmp_p
     dm = build_datamodule(ckpt, str(tmp_path))
     assert type(dm).__name__ == "MNISTDataModule" and dm.data_dir == str(tmp_path)
     assert dm.mirrors is None  # a file never chooses where ganlab downloads from
+    ckpt["ganlab_config"]["data"]["data_dir"] = str(tmp_path / "a folder the file names")
+    assert build_datamodule(ckpt, None).data_dir == "data"  # nor where it writes: the user's default
 
 
 def test_a_config_larger_than_its_weights_is_refused_before_allocating(

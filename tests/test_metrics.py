@@ -378,7 +378,7 @@ def test_evaluate_a_checkpoint(tmp_path: Path, mnist_root: Path, weights: Path) 
     result = run_module(
         "ganlab.evaluate", f"ckpt={run / 'checkpoints' / 'last.ckpt'}", *fid_weights(weights),
         "metrics.fid.feature=64", "metrics.reference=test", "num_fake=24", "metrics.kid.subset_size=8",
-        f"paths.cache_dir={tmp_path / 'cache'}", "device=cpu", cwd=tmp_path,
+        f"paths.cache_dir={tmp_path / 'cache'}", "device=cpu", f"data_dir={mnist_root}", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])

@@ -40,8 +40,9 @@ from ganlab.official import first_difference
 
 # the kinds a sub-config of the model may name: a network, or an optimizer (a partial)
 COMPONENT_KINDS = ("network", "optimizer")
-# a file never chooses where ganlab downloads from: these stored data keys are dropped
-NOT_FROM_FILES = ("url", "mirrors")
+# a file never chooses where ganlab downloads from, or how much it unpacks: these stored data keys
+# are dropped (the class defaults apply); data_dir comes from the tool's own options
+NOT_FROM_FILES = ("url", "mirrors", "max_extract_gb")
 # integer arguments above these would allocate without bound (sizes, counts)
 INT_LIMITS = {
     "image_size": 4096,
@@ -321,10 +322,11 @@ def _data_parts(conf: Any, where: str) -> tuple[type, dict[str, Any]]:
 
 
 def build_datamodule(ckpt: dict[str, Any], data_dir: str | None, where: str = "checkpoint") -> Any:
-    """The run's DataModule from the stored config; downloads only from ganlab's official sources."""
+    """The run's DataModule from the stored config; downloads only from ganlab's official sources,
+    into ``data_dir`` (the user's option, never the folder the file names)."""
     cls, kwargs = _data_parts(ckpt["ganlab_config"].get("data"), where)
-    if data_dir is not None and "data_dir" in kwargs:
-        kwargs["data_dir"] = data_dir
+    if "data_dir" in kwargs:
+        kwargs["data_dir"] = data_dir if data_dir is not None else "data"
     return cls(**kwargs)
 
 

@@ -135,7 +135,8 @@ def _restore(ckpt: dict[str, Any], cfg: DictConfig) -> tuple[Any, Any]:
     """The checkpoint's LightningModule (weights loaded) and DataModule, rebuilt from ganlab's own
     classes with the stored plain values (never from names in the file)."""
     where = f"ckpt={cfg.ckpt}"
-    return build_module(ckpt, where), build_datamodule(ckpt, cfg.data_dir, where)
+    data_dir = cfg.data_dir if cfg.data_dir is not None else cfg.paths.data_dir  # the user's, not the file's
+    return build_module(ckpt, where), build_datamodule(ckpt, data_dir, where)
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:

@@ -16,6 +16,9 @@ from torchdata.stateful_dataloader.sampler import RandomSampler
 from ganlab.errors import ConfigError
 from ganlab.pixels import Batch, batch_to_model_range, to_model_range  # noqa: F401
 from ganlab.reference import Reference
+from ganlab.registry import declare_kind
+
+declare_kind("data", L.LightningDataModule)  # the base of the data modules the registry holds
 
 
 class UInt8Images(Dataset):

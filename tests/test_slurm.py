@@ -96,7 +96,7 @@ def test_a_failing_job_does_not_stop_the_other(cluster: Cluster, mnist: Path, tm
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # the example plugin (README "Your own GAN"): the lab networks in the relativistic GAN, named by the
 # user's own config folder and loaded through plugins=, in every job and in the requeued one
-PLUGIN = ["--config-dir", str(EXAMPLES / "conf"), "experiment=lab"]
+PLUGIN = ["--config-dir", str(EXAMPLES / "conf"), "experiment=lab"]  # Hydra: the flag before any override
 
 
 @pytest.mark.parametrize("model", ["dcgan", "plugin"])
@@ -108,10 +108,10 @@ def test_a_signalled_job_is_requeued_and_resumes_exactly(
     and ends with the weights of an uninterrupted run; also for a plugin's GAN."""
     budget = [*tiny(mnist), "trainer.max_epochs=100", "trainer.limit_train_batches=null", "max_iters=40"]
     budget += ["callbacks.checkpoint.every_n_iters=1000", "callbacks.samples.every_n_iters=5"]
-    budget += ["logger=csv", *(PLUGIN if model == "plugin" else [])]
+    budget = [*(PLUGIN if model == "plugin" else []), *budget, "logger=csv"]
     env = {**cluster.env, "WANDB_MODE": "offline", "PYTHONPATH": str(EXAMPLES)}
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "ganlab.train", "-m", *LAUNCHER, *budget, "seed=3",
+        [sys.executable, "-m", "ganlab.train", "-m", *budget, *LAUNCHER, "seed=3",
          f"hydra.sweep.dir={tmp_path / 's'}"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

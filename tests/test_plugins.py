@@ -357,6 +357,27 @@ def test_a_one_file_plugin_resumes_and_sweeps_with_the_same_command_line(
     undecorated = tool("ganlab.generate", f"ckpt={ckpt}", "plugins=[mynets]", cwd=tmp_path, path=tmp_path)
     one_line(undecorated, "plugin mynets does not register", "@register")
 
+    # SIGTERM (a scheduler's stop): the iteration is saved; the same command line continues it
+    long = [*args, "trainer.max_epochs=1000", "trainer.limit_train_batches=null", "max_iters=400",
+            f"hydra.run.dir={tmp_path / 'c'}"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "WANDB_MODE": "offline"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    command = [sys.executable, "-m", "ganlab.train", *long]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    last = tmp_path / "c" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 180
+    while not last.is_file():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM and "after iteration" in stderr.decode(), stderr[-2000:]
+    stopped = torch.load(last, weights_only=True)["iteration"]
+    resumed = subprocess.run([*command[:-2], "max_iters=" + str(stopped + 3), command[-1]], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert torch.load(last, weights_only=True)["iteration"] == stopped + 3
+
 
 def test_load_plugins_loads_each_module_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "counted_plugin.py").write_text(
@@ -428,3 +449,28 @@ def test_a_translator_with_a_plugin_generator_translates_and_exports(tmp_path: P
     onnx = tool("ganlab.export", ckpt, "plugins=[mytrans]", "format=onnx", f"output={tmp_path / 't.onnx'}",
                 cwd=tmp_path, path=tmp_path)  # fmt: skip
     assert onnx.returncode == 0, onnx.stderr[-2000:]
+
+
+def test_a_config_naming_a_registered_class_by_another_path_stores_the_registered_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ganlab.plugins import register_run_parts
+
+    package = tmp_path / "aliaspkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from aliaspkg.nets import Gen\n")
+    (package / "nets.py").write_text(
+        "from ganlab.plugin import Generator, register\n\n@register\nclass Gen(Generator):\n    pass\n"
+    )
+    (tmp_path / "plainpkg.py").write_text(
+        "from ganlab.plugin import Generator\n\nclass Gen(Generator):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = {
+        "model": {"generator": {"_target_": "aliaspkg.Gen"}, "discriminator": {"_target_": "plainpkg.Gen"}}
+    }
+    parts, renamed = register_run_parts(config)
+    assert renamed == {"model.generator": "aliaspkg.nets.Gen"}  # what the tools will look up
+    assert ("network", "aliaspkg.nets.Gen") in parts and ("network", "plainpkg.Gen") in parts
+    assert registry.lookup("network", "plainpkg.Gen") is not None  # this process: resume works
+    assert registry.plugin_origins(parts) == ["aliaspkg.nets", "plainpkg"]

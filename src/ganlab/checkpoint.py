@@ -1,11 +1,14 @@
-"""Reading ganlab checkpoints as data: ``weights_only`` loading, networks rebuilt from a registry.
+"""Reading ganlab checkpoints as data: ``weights_only`` loading, networks rebuilt from the registry.
 
 A checkpoint stores the run's resolved config (``ganlab_config``) so the tools can rebuild its
-networks. That config is *data*: a ``_target_`` in it is looked up, as an exact string, in the
-registries below (ganlab's own classes); nothing is imported or called by name, and every argument
-must be a plain value (number, string, bool, None, or a list of those) that the class accepts.
-Networks are first built on the ``meta`` device and compared with the stored weights, so a config
-that asks for a network larger than the file's own tensors is refused before memory is allocated.
+networks. That config is *data*: a ``_target_`` in it is looked up, as an exact string and by kind,
+in ``ganlab.registry`` (ganlab's own parts, and those of the plugins the user installed or passed
+with ``plugins=``); nothing is imported or called by name, and every argument must be a plain value
+(number, string, bool, None, or a list of those) that the class accepts. A name no plugin registered
+is one line naming the plugin to pass (from the checkpoint's ``ganlab_plugins`` record, which is
+shown, never loaded). Networks are first built on the ``meta`` device and compared with the stored
+weights, so a config that asks for a network larger than the file's own tensors is refused before
+memory is allocated.
 """
 
 from __future__ import annotations
@@ -123,7 +126,9 @@ def _accepted(cls: type) -> set[str] | None:
     return None  # **kwargs to the top: accept what the class itself checks
 
 
-def _resolve(conf: Any, kinds: tuple[str, ...], where: str, key: str) -> tuple[type, bool]:
+def _resolve(
+    conf: Any, kinds: tuple[str, ...], where: str, key: str, stored: list[str] | None = None
+) -> tuple[type, bool]:
     """(class, partial?) for a sub-config, by exact name among the registered parts of ``kinds``;
     refuses anything else, naming the plugin to pass when the name is not registered."""
     if not isinstance(conf, dict):
@@ -131,7 +136,7 @@ def _resolve(conf: Any, kinds: tuple[str, ...], where: str, key: str) -> tuple[t
     target = conf.get("_target_")
     cls = next((c for kind in kinds if (c := registry.lookup(kind, target)) is not None), None)
     if cls is None:
-        raise _unregistered(where, f"{key}._target_", target, kinds)
+        raise _unregistered(where, f"{key}._target_", target, kinds, stored or [])
     for name in conf:
         if not isinstance(name, str) or (name.startswith("_") and name not in META_KEYS):
             raise _refuse(where, f"{key}.{name}", "is not a plain argument")
@@ -143,10 +148,16 @@ def _resolve(conf: Any, kinds: tuple[str, ...], where: str, key: str) -> tuple[t
     return cls, partial
 
 
-_stored_plugins: dict[str, list[str]] = {}  # where → the plugins a checkpoint says it was trained with
+def _stored_plugins(ckpt: dict[str, Any]) -> list[str]:
+    """The plugins a checkpoint says it was trained with: shown to the user, never loaded."""
+    stored = ckpt.get("ganlab_plugins")
+    names = stored if isinstance(stored, list) else []
+    return [p for p in names if isinstance(p, str) and re.fullmatch(r"[A-Za-z_][\w.]{0,100}", p)][:8]
 
 
-def _unregistered(where: str, key: str, target: Any, kinds: tuple[str, ...]) -> CheckpointError:
+def _unregistered(
+    where: str, key: str, target: Any, kinds: tuple[str, ...], stored: list[str]
+) -> CheckpointError:
     """A name that is not registered. If it looks like a plugin's class, the one line says which
     plugin to pass (from the checkpoint's own informational list, shown, never loaded)."""
     shown = repr(target)[:120] if isinstance(target, str) else type(target).__name__
@@ -154,7 +165,6 @@ def _unregistered(where: str, key: str, target: Any, kinds: tuple[str, ...]) -> 
     plain = isinstance(target, str) and re.fullmatch(r"[A-Za-z_][\w.]*", target or "") is not None
     if not plain or str(target).startswith(("ganlab.", "torch.", "builtins.", "os.", "subprocess.")):
         return _refuse(where, key, f"names {shown}, which is not one of ganlab's {', '.join(builtin)}")
-    stored = [p for p in _stored_plugins.get(where, []) if re.fullmatch(r"[A-Za-z_][\w.]*", p)][:8]
     module = str(target).rpartition(".")[0]
     what = " or ".join(KIND_WORDS[k] for k in kinds)
     if module in plugins.LOADED:  # the user passed the module: the class is there but not registered
@@ -187,8 +197,8 @@ def _kwargs(
     return out
 
 
-def _component(conf: Any, where: str, key: str) -> tuple[type, bool, dict]:
-    cls, partial = _resolve(conf, COMPONENT_KINDS, where, key)
+def _component(conf: Any, where: str, key: str, stored: list[str]) -> tuple[type, bool, dict]:
+    cls, partial = _resolve(conf, COMPONENT_KINDS, where, key, stored)
     limit = NETWORK_INT_LIMIT if registry.kind_of(cls) == "network" else None
     return cls, partial, _kwargs(cls, conf, where, key, limit)
 
@@ -200,12 +210,11 @@ def _is_component(value: Any) -> bool:
 def _model_parts(ckpt: dict[str, Any], where: str) -> tuple[type, dict[str, Any], dict[str, tuple]]:
     """(module class, plain kwargs, {component: (class, partial, kwargs)}) of the stored model config;
     a component is any sub-config naming a ``_target_`` (generator, discriminator, optimizer, …)."""
-    stored = ckpt.get("ganlab_plugins")
-    _stored_plugins[where] = [p for p in stored if isinstance(p, str)] if isinstance(stored, list) else []
+    stored = _stored_plugins(ckpt)
     conf = ckpt["ganlab_config"].get("model")
-    cls, _ = _resolve(conf, ("module",), where, "model")
+    cls, _ = _resolve(conf, ("module",), where, "model", stored)
     components = {
-        name: _component(value, where, f"model.{name}")
+        name: _component(value, where, f"model.{name}", stored)
         for name, value in conf.items()
         if _is_component(value)
     }
@@ -218,7 +227,7 @@ def check_config(ckpt: dict[str, Any], where: str = "checkpoint") -> None:
     _model_parts(ckpt, where)
     data = ckpt["ganlab_config"].get("data")
     if data is not None:
-        _data_parts(data, where)
+        _data_parts(data, where, _stored_plugins(ckpt))
     run_id = ckpt.get("wandb_run_id")
     if run_id is not None and not (isinstance(run_id, str) and WANDB_ID.fullmatch(run_id)):
         raise _refuse(where, "wandb_run_id", f"is {str(run_id)[:40]!r}, not a W&B run id")
@@ -315,8 +324,8 @@ def build_module(ckpt: dict[str, Any], where: str = "checkpoint") -> nn.Module:
     return module
 
 
-def _data_parts(conf: Any, where: str) -> tuple[type, dict[str, Any]]:
-    cls, _ = _resolve(conf, ("data",), where, "data")
+def _data_parts(conf: Any, where: str, stored: list[str] | None = None) -> tuple[type, dict[str, Any]]:
+    cls, _ = _resolve(conf, ("data",), where, "data", stored)
     kept = {k: v for k, v in conf.items() if k not in NOT_FROM_FILES}
     return cls, _kwargs(cls, kept, where, "data")
 
@@ -324,7 +333,7 @@ def _data_parts(conf: Any, where: str) -> tuple[type, dict[str, Any]]:
 def build_datamodule(ckpt: dict[str, Any], data_dir: str | None, where: str = "checkpoint") -> Any:
     """The run's DataModule from the stored config; downloads only from ganlab's official sources,
     into ``data_dir`` (the user's option, never the folder the file names)."""
-    cls, kwargs = _data_parts(ckpt["ganlab_config"].get("data"), where)
+    cls, kwargs = _data_parts(ckpt["ganlab_config"].get("data"), where, _stored_plugins(ckpt))
     if "data_dir" in kwargs:
         kwargs["data_dir"] = data_dir if data_dir is not None else "data"
     return cls(**kwargs)

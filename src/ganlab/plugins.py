@@ -91,21 +91,27 @@ def _targets(node: Any, path: str = "") -> list[tuple[str, str]]:
     return found
 
 
-def register_run_parts(config: dict[str, Any]) -> list[tuple[str, str]]:
+def register_run_parts(config: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """The parts a run config (the user's own command line and config files: trusted) builds, as
-    (kind, name). A class it names that no ``@register`` added is registered for this process, so
-    this run's own checkpoints resume with the same command line; the tools need it registered by
-    a plugin (they never take a class from a file)."""
+    (kind, name), and {config path: registered name} for a ``_target_`` that names a registered
+    class by another import path (``mypkg.MyGen`` for ``mypkg.nets.MyGen``): the run stores the
+    registered name, so the tools find it. A class that no ``@register`` added is registered for
+    this process, so this run's checkpoints resume with the same command line; the tools need it
+    registered by a plugin (they never take a class from a file)."""
     from hydra.utils import get_object  # the user's own config: importing what it names is theirs
 
     parts: list[tuple[str, str]] = []
+    renamed: dict[str, str] = {}
     for section in ("model", "data"):
-        for _path, target in _targets(config.get(section), section):
+        for path, target in _targets(config.get(section), section):
             obj = get_object(target)
             kind = registry.kind_of(obj)
             if kind is None:
                 continue  # not a part the registry holds (e.g. a Hydra helper); Hydra builds it
-            if registry.lookup(kind, target) is None:
+            canonical = registry.name_of(obj)
+            if registry.lookup(kind, target) is None and registry.lookup(kind, canonical) is obj:
+                renamed[path] = target = canonical
+            elif registry.lookup(kind, target) is None:
                 registry.register_as(kind, target, obj)
             parts.append((kind, target))
     model = config.get("model") or {}
@@ -114,7 +120,7 @@ def register_run_parts(config: dict[str, Any]) -> list[tuple[str, str]]:
     augment = model.get("augment") or []
     for name in augment.split(",") if isinstance(augment, str) else augment:
         parts.append(("augment", str(name).strip()))
-    return parts
+    return parts, renamed
 
 
 def run_plugins(parts: list[tuple[str, str]]) -> list[str]:

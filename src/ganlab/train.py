@@ -171,7 +171,9 @@ def print_config_tree(cfg: DictConfig) -> None:
 def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float | None:
     load_plugins(cfg.get("plugins"))  # the user's code first: its classes are checked and built too
     check_run(cfg)
-    parts = register_run_parts(OmegaConf.to_container(cfg, resolve=True))
+    parts, renamed = register_run_parts(OmegaConf.to_container(cfg, resolve=True))
+    for path, name in renamed.items():  # checkpoints store the name the registry knows
+        OmegaConf.update(cfg, f"{path}._target_", name, force_add=True)
     if (cfg.get("extras") or {}).get("print_config") and is_rank_zero():
         print_config_tree(cfg)
     check_multirun_ddp(cfg, info)

@@ -439,6 +439,7 @@ def limited(result_args: list[str], kib: int, cwd: Path) -> subprocess.Completed
     )  # fmt: skip
 
 
+@pytest.mark.slow  # four CLI runs; CI's slow step
 def test_overwrite_on_a_full_disk_keeps_every_old_file(
     cyclegan_ckpt: Path, dcgan_ckpt: Path, photos: Path, tmp_path: Path
 ) -> None:

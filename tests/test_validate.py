@@ -43,6 +43,11 @@ def test_shipped_configs_are_valid(tmp_path: Path, overrides: list[str]) -> None
         ("model.conditional=maybe", "model.conditional=maybe must be true or false"),  # from the signature
         ("trainer.precision=17", "trainer.precision=17 must be one of 64, 32, 16"),  # Lightning's Literal
         ("+model.foo=1", "ganlab.modules.dcgan.DCGAN has no argument foo"),
+        ("model.lr=nan", "model.lr=nan must be a finite number"),
+        ("model.lr_d=inf", "model.lr_d=inf must be a finite number"),
+        ("model.optimizer.betas=[2,3]", "model.optimizer.betas=[2, 3] must be two numbers, each ≥ 0 and < 1"),
+        ("model.optimizer.betas=[abc]", "model.optimizer.betas=['abc'] must be two numbers"),
+        ("model.optimizer.betas=[0.5]", "model.optimizer.betas=[0.5] must be two numbers"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, override: str, message: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -41,10 +42,31 @@ class Range:
             return "must be an integer" if self.integer else "must be a number"
         if self.integer and not isinstance(value, int):
             return "must be an integer"
+        if not math.isfinite(value):
+            return "must be a finite number"
         if self.low is not None and (value <= self.low if self.open_low else value < self.low):
             return f"must be {'>' if self.open_low else '≥'} {_num(self.low)}"
         if self.high is not None and value >= self.high:
             return f"must be < {_num(self.high)}"
+        return None
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two numbers, each in [low, high) (Adam's betas)."""
+
+    low: float
+    high: float
+    example: str
+    why: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        each = Range(low=self.low, high=self.high)
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple) or len(value) != 2 or any(each.problem(v) for v in value):
+            bounds = f"each ≥ {_num(self.low)} and < {_num(self.high)}"
+            return f"must be two numbers, {bounds} (e.g. {self.example})"
         return None
 
 
@@ -59,11 +81,12 @@ NON_NEGATIVE_COUNT = Range(low=0, integer=True)
 FRACTION = Range(low=0, high=1)
 
 # path pattern (fnmatch on the dotted config path) → range; the first pattern that matches wins
-RANGES: list[tuple[str, Range]] = [
+RANGES: list[tuple[str, Range | Pair]] = [
     ("seed", Range(low=0, high=2**32, integer=True, nullable=False, why="numpy/torch seeds")),
     ("max_iters", Range(low=1, integer=True, why="iterations; null: trainer.max_epochs")),
     ("model.lr", Range(low=0, open_low=True, nullable=False, why="a learning rate")),
     ("model.lr_d", Range(low=0, open_low=True, why="D's learning rate; null: model.lr")),
+    ("model.optimizer.betas", Pair(low=0, high=1, example="[0.5,0.999]", why="Adam's β1, β2")),
     ("model.ema.decay", FRACTION),
     ("model.label_smoothing", FRACTION),
     ("model.generator.dropout", FRACTION),
@@ -116,7 +139,7 @@ def validate(cfg: DictConfig) -> None:
 
 
 # the command-line tools (generate, translate, …): flat options, typed by their yaml defaults
-TOOL_RANGES: list[tuple[str, Range]] = [
+TOOL_RANGES: list[tuple[str, Range | Pair]] = [
     ("seed", Range(low=0, high=2**32, integer=True, nullable=False)),
     ("n", COUNT),
     ("nrow", COUNT),

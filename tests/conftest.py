@@ -27,6 +27,16 @@ def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dcgan_ckpt(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
+    """last.ckpt of a tiny DCGAN run on the fabricated MNIST (4 iterations); read, never modified."""
+    from ganlab.train import train
+
+    run = tmp_path_factory.mktemp("dcgan")
+    train(make_cfg(run, [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
+    return run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Inception weights with the real shapes and random values (tests/fabricate.py)."""
     return fabricate.inception_weights(tmp_path_factory.mktemp("inception") / "weights.pth")

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 import fabricate
 import official_arch as oa
-from conftest import TINY, TINY_CYCLE, make_cfg, run_module
+from conftest import TINY_CYCLE, make_cfg, run_module
 from ganlab.checkpoint import load_checkpoint
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.export import export_official, export_onnx
@@ -57,13 +57,6 @@ def test_official_export_round_trips_bit_exactly(tmp_path: Path, cyclegan_ckpt: 
     assert not torch.equal(g_a["model.1.weight"], state["g_a_ema.net.1.weight"])  # ema=false differs
     with pytest.raises(ConfigError, match="already exist"):
         export_official(export_cfg(ckpt=cyclegan_ckpt, output=tmp_path / "raw"))
-
-
-@pytest.fixture(scope="module")
-def dcgan_ckpt(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
-    run = tmp_path_factory.mktemp("dcgan")
-    train(make_cfg(run, [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
-    return run / "checkpoints" / "last.ckpt"
 
 
 def test_official_export_refuses_dcgan(tmp_path: Path, dcgan_ckpt: Path) -> None:

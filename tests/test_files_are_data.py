@@ -27,7 +27,7 @@ from PIL import Image
 from torch import nn
 
 import fabricate
-from conftest import TINY, TINY_CYCLE, make_cfg, run_module
+from conftest import TINY_CYCLE, make_cfg, run_module
 from ganlab.checkpoint import build_datamodule, build_module, build_network, check_config
 from ganlab.data.archive import safe_extract
 from ganlab.data.downloads import download_cyclegan
@@ -37,13 +37,6 @@ from ganlab.errors import CheckpointError, DataError
 from ganlab.metrics.inception import InceptionFeatures, WrongWeightsError, resolve_weights
 from ganlab.train import train
 from ganlab.translate import run_generator, run_tiled
-
-
-@pytest.fixture(scope="module")
-def dcgan_ckpt(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
-    run = tmp_path_factory.mktemp("dcgan")
-    train(make_cfg(run, [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
-    return run / "checkpoints" / "last.ckpt"
 
 
 @pytest.fixture(scope="module")

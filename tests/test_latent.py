@@ -8,17 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, make_cfg, run_module
+from conftest import run_module
 from ganlab.errors import ConfigError
 from ganlab.latent import arithmetic, interpolation_path, latents, load_generator, render, slerp
-from ganlab.train import train
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
-    run = tmp_path_factory.mktemp("dcgan_run")
-    train(make_cfg(run, [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
-    return run / "checkpoints" / "last.ckpt"
+@pytest.fixture
+def ckpt(dcgan_ckpt: Path) -> Path:
+    return dcgan_ckpt
 
 
 def test_generate_folder_is_deterministic_and_sized(ckpt: Path, tmp_path: Path) -> None:

@@ -282,6 +282,16 @@ def test_a_config_error_never_touches_a_folder_ganlab_did_not_create(tmp_path: P
     assert (mine / "train.log").read_text() == "notes\n" and (mine / "result.json").read_text() == "{}"
     fresh = run_module("ganlab.train", "data.batch_size=-4", cwd=tmp_path)
     assert fresh.returncode == 1 and not (tmp_path / "outputs").exists()
+    # a value only the class refuses (after Hydra made outputs/<date>/<time>/): one line, and the
+    # folders this run created are gone again
+    later = run_module("ganlab.train", "model.generator.image_size=7", "logger=none", cwd=tmp_path)
+    errors = [line for line in later.stderr.splitlines() if line.startswith("error:")]
+    assert later.returncode == 1 and "Traceback" not in later.stderr
+    assert errors == [
+        "error: model.generator: image_size=7 is not supported by DCGAN; use b·2^k with 4 ≤ b ≤ 7, k ≥ 1 "
+        "(e.g. 28, 32, 64, 128)"
+    ]
+    assert not (tmp_path / "outputs").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with a CUDA device")

@@ -19,6 +19,8 @@ from ganlab.validate import check_run
 HYDRA_ONLY = {".hydra", "train.log", "result.json"}  # what a run that never started leaves
 # run directories that existed before this process's Hydra run began (set by CheckFirst)
 EXISTING_RUN_DIRS: set[Path] = set()
+# folders above a run directory that Hydra is about to create (outputs/<date>/): removed with it
+NEW_PARENTS: set[Path] = set()
 
 
 class CheckFirst(Callback):
@@ -35,6 +37,7 @@ class CheckFirst(Callback):
         run_dir = Path(str(config.hydra.run.dir))
         if run_dir.exists():
             EXISTING_RUN_DIRS.add(run_dir.resolve())
+        NEW_PARENTS.update(p for p in run_dir.resolve().parents if not p.exists())
         plain = OmegaConf.to_container(config, resolve=False)
         plain.pop("hydra", None)
         plain.setdefault("paths", {})["output_dir"] = str(run_dir)
@@ -70,6 +73,10 @@ def discard_run_dir(run_dir: Path) -> None:
         hydra_dir.rmdir()
     if not any(run_dir.iterdir()):
         run_dir.rmdir()
+        for parent in run_dir.resolve().parents:  # outputs/<date>/ if this run made it and it is empty
+            if parent not in NEW_PARENTS or any(parent.iterdir()):
+                break
+            parent.rmdir()
 
 
 def user_folder(cfg: DictConfig) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 import traceback
@@ -12,6 +13,7 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
@@ -88,6 +90,26 @@ def build_callbacks(
     if cfg.get("max_iters"):
         callbacks.append(IterationBudget(cfg.max_iters))
     return callbacks
+
+
+def build(conf: DictConfig, key: str) -> Any:
+    """``instantiate`` with a constructor's refusal as one line naming the config node: a value
+    a class rejects (``data.image_size=7`` for DCGAN) or a size that cannot be allocated
+    (``model.generator.ngf=100000``) is the user's to fix, not a traceback."""
+    try:
+        return instantiate(conf)
+    except InstantiationException as e:
+        cause = e.__cause__
+        node = re.search(r"full_key: (\S+)", str(e))
+        where = node.group(1) if node else key
+        if isinstance(cause, ValueError):
+            raise ConfigError(f"{where}: {one_line(cause)}") from None
+        if isinstance(cause, RuntimeError | MemoryError) and "alloc" in str(cause).lower():
+            raise ConfigError(
+                f"{where} asks for more memory than this machine has ({one_line(cause)[:160]}); "
+                "lower its widths or sizes"
+            ) from None
+        raise
 
 
 def set_classes(cfg: DictConfig, datamodule: L.LightningDataModule) -> None:
@@ -188,7 +210,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         result["iteration"] = resume["iteration"]
         return None
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
+    datamodule = build(cfg.data, "data")
     set_classes(cfg, datamodule)
     if cfg.data.get("root"):  # stored absolute: the tools find the folder from any directory
         with open_dict(cfg):
@@ -196,7 +218,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     config = OmegaConf.to_container(cfg, resolve=True)
     if hasattr(datamodule, "split_info"):  # folders: which files train and which are held out
         config["data_split"] = datamodule.split_info()
-    model = instantiate(cfg.model)
+    model = build(cfg.model, "model")
     check_pairing(model, datamodule, cfg)
     callbacks = build_callbacks(cfg, config, run_plugins(parts))
     loggers = build_loggers(cfg, resume, info)

@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 train: install  ## DCGAN on MNIST (data under $$GANLAB_DATA_DIR or ./data); extra overrides: make train ARGS="..."
 	$(BIN)/python -m ganlab.train $(ARGS)
 
-test: install  ## the fast CPU suite (slow and GPU tests are marked and skipped)
+test: install  ## the fast CPU suite (tests marked slow, gpu or slurm are deselected: make test-slow, test-slurm)
 	$(BIN)/python -m pytest $(ARGS)
 
 test-slow: install  ## the tests marked slow (CI runs them as a second step)
@@ -31,11 +31,11 @@ test-slurm: install  ## sweeps on a real one-node SLURM cluster (installs Debian
 	-bash tests/slurm/setup.sh  # not root or no apt: the tests skip, saying why
 	$(BIN)/python -m pytest -m slurm $(ARGS)
 
-lint: install
+lint: install  ## ruff check and format --check of src, tests and examples
 	$(BIN)/ruff check src tests examples
 	$(BIN)/ruff format --check src tests examples
 
-format: install
+format: install  ## ruff's fixes and formatting, in place
 	$(BIN)/ruff check --fix src tests examples
 	$(BIN)/ruff format src tests examples
 
@@ -43,7 +43,7 @@ clean:  ## caches only; run directories under outputs/ are never deleted by make
 	rm -rf .pytest_cache .ruff_cache src/*.egg-info
 	find src tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
-distclean: clean
+distclean: clean  ## also the .venv
 	rm -rf $(VENV)
 
 bench: install  ## ganlab vs a plain PyTorch loop on this machine's device (CPU cases without a GPU)

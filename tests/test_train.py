@@ -256,6 +256,8 @@ def test_cli_missing_data_is_one_line(tmp_path: Path) -> None:
         pytest.param("model.loss=wgan", "non_saturating", marks=pytest.mark.slow),
         ("+model.foo=1", "foo"),
         ("model.lrr=1", "model has no key lrr; did you mean model.lr?"),  # the closest key, not Hydra's "+"
+        ("lr=1", "the config has no key lr; did you mean model.lr?"),  # a key that lives in a group
+        pytest.param("model.ndf=3", "did you mean model.discriminator.ndf?", marks=pytest.mark.slow),
         pytest.param("trainer.max_epoch=1", "did you mean trainer.max_epochs?", marks=pytest.mark.slow),
     ],
 )

@@ -125,20 +125,37 @@ def missing_key_hint(message: str, config_name: str) -> str | None:
     parent, _, leaf = key.rpartition(".")
     others = [a for a in sys.argv[1:] if "=" in a and not a.startswith(("-", f"{key}=", f"+{key}="))]
     keys: list[str] = []
+    nested: list[str] = []  # ``lr=1``: where the config does have the key (model.lr)
     try:
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
             cfg = compose(config_name, overrides=others)
         node = OmegaConf.select(cfg, parent) if parent else cfg
         keys = [str(k) for k in node] if isinstance(node, DictConfig) else []
+        if isinstance(node, DictConfig):
+            nested = _paths_ending_in(node, leaf)
     except Exception:  # the other overrides do not compose alone (a sweep list): no suggestion
         pass
     close = difflib.get_close_matches(leaf, keys, n=1, cutoff=0.6)
     owner = parent or "the config"
     if close:
         return f"{owner} has no key {leaf}; did you mean {f'{parent}.' if parent else ''}{close[0]}?"
+    if nested:
+        full = [f"{parent}.{n}" if parent else n for n in nested]
+        return f"{owner} has no key {leaf}; did you mean {' or '.join(full[:3])}?"
     listed = f" (its keys: {', '.join(keys)})" if keys else ""
     return f"{owner} has no key {leaf}{listed}; to add a new key on purpose, write +{key}=..."
+
+
+def _paths_ending_in(node: DictConfig, leaf: str, prefix: str = "", depth: int = 3) -> list[str]:
+    """Paths below ``node`` (a few levels deep) whose last key is ``leaf``: model.lr, model.generator.ngf."""
+    found = []
+    for key, value in node.items_ex(resolve=False):
+        if isinstance(value, DictConfig) and depth > 1:
+            if leaf in value:
+                found.append(f"{prefix}{key}.{leaf}")
+            found += _paths_ending_in(value, leaf, f"{prefix}{key}.", depth - 1)
+    return found
 
 
 def run_cli(entry: Callable[[], object], tool: str | None = None, doc: str | None = None) -> None:

@@ -104,3 +104,14 @@ def test_data_dir_defaults_to_env_var(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.delenv("GANLAB_DATA_DIR")
     assert make_cfg(tmp_path, []).data.data_dir == "data"
     assert make_cfg(tmp_path, ["paths.data_dir=/d"]).data.data_dir == "/d"
+
+
+@pytest.mark.parametrize("data", ["image_folder", "unpaired_folder", "paired_folder", "celeba"])
+def test_loader_workers_default_to_the_usable_cpus_at_most_four(tmp_path: Path, data: str) -> None:
+    """On a 2-core machine the folders start 2 workers, not 4 (torch's "suggested max number of
+    worker" warning, twice per run); an explicit value is kept."""
+    import os
+
+    cfg = make_cfg(tmp_path, [f"data={data}"])
+    assert cfg.data.num_workers == min(4, len(os.sched_getaffinity(0)))
+    assert make_cfg(tmp_path, [f"data={data}", "data.num_workers=3"]).data.num_workers == 3

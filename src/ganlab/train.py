@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import sys
@@ -44,6 +45,11 @@ from ganlab.validate import check_run
 CONFIG_DIR = config_dir()
 # ${ganlab.if:<bool>,<then>,<else>}: a value that depends on another (conf/model_data/dcgan_mnist.yaml)
 OmegaConf.register_new_resolver("ganlab.if", lambda cond, then, other: then if cond else other, replace=True)
+# ${ganlab.cpus:<n>}: the CPUs this process may use (its affinity, as a container or SLURM sets it), at
+# most n: the default DataLoader workers, so a 2-core machine does not start 4 (torch warns, twice)
+OmegaConf.register_new_resolver(
+    "ganlab.cpus", lambda most: max(1, min(int(most), len(os.sched_getaffinity(0)))), replace=True
+)
 # ${ganlab.gpus:<accelerator>,<devices>}: the GPUs a SLURM job asks for; none for a CPU trainer
 OmegaConf.register_new_resolver(
     "ganlab.gpus", lambda accelerator, devices: 0 if str(accelerator) == "cpu" else devices, replace=True

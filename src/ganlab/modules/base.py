@@ -19,11 +19,12 @@ class GanModule(L.LightningModule):
     Losses are AND-ed into a device flag every step (no host sync) and the flag is read at the
     logging cadence and before every checkpoint, so a NaN stops the run without ever being saved.
 
-    The contract for a new GAN algorithm (README "Your own GAN"). The short way: subclass ``DCGAN``
-    (images from z) or ``CycleGAN``/``Pix2Pix`` (translation) and override only the players'
-    losses, ``d_loss(real, fake, y) -> (loss, {"train/...": value})`` and
-    ``g_loss(real, fake, y) -> loss``; EMA, DiffAugment (``self.d_view``), the NaN guard, resume,
-    grids, FID and every tool then come with the parent. From ``GanModule`` itself, provide:
+    The contract for a new GAN algorithm (README "Your own GAN"). The short way, for images from z:
+    subclass ``DCGAN`` and override only the players' losses,
+    ``d_loss(real, fake, y) -> (loss, {"train/...": value})`` and ``g_loss(real, fake, y) -> loss``;
+    EMA, DiffAugment (``self.d_view``), the NaN guard, resume, grids, FID and every tool then come
+    with the parent (a translation algorithm subclasses ``CycleGAN``/``Pix2Pix`` and overrides their
+    ``training_step``). From ``GanModule`` itself, provide:
 
     - ``__init__(generator, discriminator, optimizer, ..., seed)``: networks and a partial optimizer
       arrive built from the config; call ``save_hyperparameters(ignore=[those three])`` (plain values

@@ -34,6 +34,7 @@ from ganlab.checkpoint import build_network, has_ema, is_ganlab, load_checkpoint
 from ganlab.cli import one_line_errors, run_cli
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.files import replacing, save_torch
+from ganlab.latent import load_generator
 from ganlab.official import resolve_model, to_official
 from ganlab.outputs import check_new_files
 from ganlab.train import CONFIG_DIR
@@ -128,8 +129,6 @@ class _FromLatent(nn.Module):
 
 
 def _export_sampler(cfg: DictConfig, onnxruntime: object, path: Path) -> float:
-    from ganlab.latent import load_generator
-
     generator = load_generator(cfg.ckpt, torch.device("cpu"), bool(cfg.ema))
     if generator.num_classes:
         raise ConfigError(

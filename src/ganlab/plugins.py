@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -20,7 +20,7 @@ from ganlab.errors import ConfigError
 
 GROUP = "ganlab.plugins"
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-LOADED: dict[str, str] = {}  # plugin (module or entry point) → how it came: "entry point" | "plugins="
+LOADED: set[str] = set()  # plugin modules imported in this process (entry points and plugins=)
 _entry_points_done = {"done": False}
 
 
@@ -57,7 +57,7 @@ def load_entry_points() -> None:
         if not MODULE_NAME.fullmatch(module):
             raise PluginError(f"{label} does not name a module; fix or uninstall {dist}")
         _import(module, label, f"fix it, or uninstall it: pip uninstall {dist}")
-        LOADED.setdefault(module, "entry point")
+        LOADED.add(module)
 
 
 def load_plugins(given: Iterable[Any] | None = None) -> list[str]:
@@ -71,24 +71,17 @@ def load_plugins(given: Iterable[Any] | None = None) -> list[str]:
                 f"plugins=[{module}]: not a module name; give importable modules, e.g. plugins=[mypkg.nets]"
             )
         _import(module, f"plugins=[{module}]: {module}")
-        LOADED.setdefault(module, "plugins=")
+        LOADED.add(module)
     return modules
 
 
-def loaded() -> list[str]:
-    """Every plugin module loaded in this process (entry points first), for a checkpoint's record."""
-    return list(LOADED)
-
-
-def _targets(node: Any, path: str = "") -> list[tuple[str, str]]:
-    """(config path, ``_target_``) of every node of a plain config that names one."""
-    found = []
-    if isinstance(node, dict):
+def config_targets(node: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(config path, node) of every node of a plain config that names a ``_target_``."""
+    if isinstance(node, Mapping):
         if isinstance(node.get("_target_"), str):
-            found.append((path, node["_target_"]))
+            yield path, node
         for key, value in node.items():
-            found += _targets(value, f"{path}.{key}" if path else str(key))
-    return found
+            yield from config_targets(value, f"{path}.{key}" if path else str(key))
 
 
 def register_run_parts(config: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[str, str]]:
@@ -103,7 +96,8 @@ def register_run_parts(config: dict[str, Any]) -> tuple[list[tuple[str, str]], d
     parts: list[tuple[str, str]] = []
     renamed: dict[str, str] = {}
     for section in ("model", "data"):
-        for path, target in _targets(config.get(section), section):
+        for path, node in config_targets(config.get(section), section):
+            target = node["_target_"]
             obj = get_object(target)
             kind = registry.kind_of(obj)
             if kind is None:
@@ -121,8 +115,3 @@ def register_run_parts(config: dict[str, Any]) -> tuple[list[tuple[str, str]], d
     for name in augment.split(",") if isinstance(augment, str) else augment:
         parts.append(("augment", str(name).strip()))
     return parts, renamed
-
-
-def run_plugins(parts: list[tuple[str, str]]) -> list[str]:
-    """The plugins (modules) whose parts a run uses, for its checkpoints' informational record."""
-    return registry.plugin_origins(parts)

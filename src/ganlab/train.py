@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ganlab import registry
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig, StopSignal
 from ganlab.checkpoint import check_config, load_checkpoint
 from ganlab.cli import config_dir, one_line, report, run_cli, user_error
@@ -37,7 +38,7 @@ from ganlab.errors import (
 from ganlab.files import disk_error, is_disk_error, write_text
 from ganlab.loggers import define_summaries
 from ganlab.metrics.callback import FIDCallback
-from ganlab.plugins import load_plugins, register_run_parts, run_plugins
+from ganlab.plugins import load_plugins, register_run_parts
 from ganlab.rundir import discard_run_dir, user_folder
 from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
 from ganlab.validate import check_run
@@ -226,7 +227,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         config["data_split"] = datamodule.split_info()
     model = build(cfg.model, "model")
     check_pairing(model, datamodule, cfg)
-    callbacks = build_callbacks(cfg, config, run_plugins(parts))
+    callbacks = build_callbacks(cfg, config, registry.plugin_origins(parts))
     loggers = build_loggers(cfg, resume, info)
     budget = {}
     if cfg.trainer.get("max_epochs") is None:  # max_iters, else the model's own budget (CycleGAN: 100 + 100)

@@ -22,6 +22,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.errors import ConfigError, raise_all
+from ganlab.plugins import config_targets
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def problems(config: Mapping[str, Any], skip: Collection[str] = ()) -> Iterator[
                     why = f" ({allowed.why})" if allowed.why else ""
                     yield f"{path}={_show(value)} {problem}{why}"
                 break
-    for path, node in _targets(config):
+    for path, node in config_targets(config):
         yield from _against_signature(path, node, skip=ranged)
 
 
@@ -202,14 +203,6 @@ def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from _leaves(value, f"{prefix}{key}.")
     else:
         yield prefix.rstrip("."), node
-
-
-def _targets(node: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
-    if isinstance(node, Mapping):
-        if isinstance(node.get("_target_"), str):
-            yield path, node
-        for key, value in node.items():
-            yield from _targets(value, f"{path}.{key}" if path else str(key))
 
 
 def _against_signature(path: str, node: Mapping[str, Any], skip: set[str]) -> Iterator[str]:

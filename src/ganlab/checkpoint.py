@@ -38,7 +38,7 @@ import ganlab.nets.resnet
 import ganlab.nets.unet  # noqa: F401  (the imports above register ganlab's own parts)
 from ganlab import plugins, registry
 from ganlab.errors import CheckpointError
-from ganlab.files import load_failure
+from ganlab.files import check_real_bytes, load_failure
 from ganlab.official import first_difference
 
 # the kinds a sub-config of the model may name: a network, or an optimizer (a partial)
@@ -63,15 +63,18 @@ def read_torch_file(path: str | Path, option: str = "ckpt") -> Any:
     """What a torch file holds, tensors and plain containers only (never executes code).
 
     Memory-mapped: tensors are read from disk only when used, so a caller that needs a few
-    entries (train.py's resume, before Lightning loads the file itself) reads little.
+    entries (train.py's resume, before Lightning loads the file itself) reads little. A file whose
+    tensors claim more memory than it holds (views) is refused (``files.check_real_bytes``).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{option}={path} does not exist; give the path of a checkpoints/last.ckpt")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:
         raise CheckpointError(f"{option}={path} {load_failure(e)}") from None
+    check_real_bytes(obj, f"{option}={path}")  # before any network is built from its shapes
+    return obj
 
 
 def is_ganlab(obj: Any) -> bool:

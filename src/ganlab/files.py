@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ganlab.errors import DiskError, GanlabError
+from ganlab.errors import CheckpointError, DiskError, GanlabError
 
 ADVICE = {
     errno.ENOSPC: "the disk is full: free space or write elsewhere",
@@ -57,6 +57,53 @@ def load_failure(error: BaseException) -> str:
         reason = unpickler.group(1).strip() if unpickler else "not plain data"
         return f"is not a torch file of plain data, or is damaged ({reason})"
     return f"cannot be read ({text[:200]})"
+
+
+# what the tensors of a file may claim beyond their real bytes: tied weights (two names, one
+# storage) are legitimate, a thousand names for one storage are not
+SHARED_CLAIM_FACTOR = 2
+SHARED_CLAIM_SLACK = 1 << 20
+
+
+def tensors_in(obj: Any, depth: int = 0) -> Iterator[torch.Tensor]:
+    """Every tensor in a loaded file's plain containers (dicts, lists, tuples)."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif depth < 64 and isinstance(obj, dict):
+        for value in obj.values():
+            yield from tensors_in(value, depth + 1)
+    elif depth < 64 and isinstance(obj, list | tuple):
+        for value in obj:
+            yield from tensors_in(value, depth + 1)
+
+
+def check_real_bytes(obj: Any, where: str, error: type[GanlabError] = CheckpointError) -> None:
+    """Refuse, in one line, a file whose tensors claim more memory than the bytes it really holds.
+
+    ``torch.save`` keeps views as views: a 6 KB file of ``torch.zeros(1).expand(2048, 2048, 3, 3)``
+    loads as tensors whose shapes look right but whose storage is 4 bytes, and a network built to fit
+    them would then allocate gigabytes. Each tensor must be backed by as many bytes as its elements
+    (no stride-0 or overlapping views), and all of them together by at most twice the file's
+    distinct storage (tied weights), before anything is allocated from their shapes.
+    """
+    claimed, storages = 0, {}
+    for tensor in tensors_in(obj):
+        storage = tensor.untyped_storage()
+        size = tensor.numel() * tensor.element_size()
+        backing = storage.nbytes() - tensor.storage_offset() * tensor.element_size()
+        if size > backing:
+            raise error(
+                f"{where} holds a tensor of shape {tuple(tensor.shape)} backed by {max(backing, 0):,} bytes "
+                f"instead of {size:,} (a stride-0 or overlapping view); not a real weights file, refusing it"
+            )
+        claimed += size
+        storages[(storage.data_ptr(), storage.nbytes())] = storage.nbytes()
+    real = sum(storages.values())
+    if claimed > SHARED_CLAIM_FACTOR * real + SHARED_CLAIM_SLACK:
+        raise error(
+            f"{where} names {claimed:,} bytes of tensors over {real:,} bytes of storage (one storage under "
+            "many names); not a real weights file, refusing it"
+        )
 
 
 def fsync(path: Path) -> None:
@@ -130,6 +177,7 @@ def plain_copy(path: Path, name: str, error: type[GanlabError], network: str, ad
         raise error(f"{path} {load_failure(e)}; {advice}") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise error(f"{path} is not a state dict of tensors; {advice}")
+    check_real_bytes(state, str(path), error)
     with tempfile.TemporaryDirectory(prefix="ganlab-weights-") as tmp:
         clean = Path(tmp) / name
         torch.save(state, clean)

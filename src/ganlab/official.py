@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from ganlab.errors import CheckpointError
 from ganlab.fetch import fetch_once
-from ganlab.files import load_failure
+from ganlab.files import check_real_bytes, load_failure
 from ganlab.nets.patchgan import PatchDiscriminator
 from ganlab.nets.resnet import ResnetGenerator
 from ganlab.nets.unet import UnetGenerator
@@ -42,6 +42,7 @@ ZOO = (
     "facades_label2photo", "iphone2dslr_flower",
 )  # fmt: skip
 ZOO_PREFIX = "official:"
+ZOO_MAX_BYTES = 128 << 20  # the published generators are 11–55 MB: a server sending more is cut off
 UNET_DOWN = re.compile(r"model\.model\.1(?:\.model\.3)*\.model\.1\.weight")
 
 
@@ -195,8 +196,9 @@ def build_official(state: dict[str, Tensor], where: str) -> tuple[nn.Module, Off
 
 
 def resolve_model(spec: str) -> str:
-    """``official:<name>``: that model-zoo generator, fetched once into the torch hub cache (and
-    refused unless it is an official generator's state dict); any other ``ckpt`` unchanged."""
+    """``official:<name>``: that model-zoo generator, fetched once into the torch hub cache (at most
+    ``ZOO_MAX_BYTES``, and refused unless it is an official generator's state dict of real tensors,
+    checked again on every use); any other ``ckpt`` unchanged."""
     if not str(spec).startswith(ZOO_PREFIX):
         return spec
     name = str(spec)[len(ZOO_PREFIX) :]
@@ -205,11 +207,16 @@ def resolve_model(spec: str) -> str:
             f"ckpt={spec}: {name!r} is not in the official CycleGAN model zoo ({', '.join(ZOO)})"
         )
     path = Path(torch.hub.get_dir()) / "checkpoints" / f"cyclegan_{name}.pth"
-    if not path.is_file():
-        url = ZOO_URL.format(name=name)
-        reason = fetch_once(url, path, verify=_check_zoo_file)
-        if reason is not None:
-            raise CheckpointError(f"ckpt={spec}: {reason}; download {url} yourself and pass ckpt=<that file>")
+    if path.is_file():
+        try:
+            _check_zoo_file(path)  # every use: a bad file under the cache's name is never used
+            return str(path)
+        except CheckpointError:
+            path.unlink()  # ganlab's own cache name: fetched again below
+    url = ZOO_URL.format(name=name)
+    reason = fetch_once(url, path, verify=_check_zoo_file, max_bytes=ZOO_MAX_BYTES)
+    if reason is not None:
+        raise CheckpointError(f"ckpt={spec}: {reason}; download {url} yourself and pass ckpt=<that file>")
     return str(path)
 
 
@@ -217,10 +224,11 @@ def _check_zoo_file(path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"the downloaded {path.name} {load_failure(e)}") from None
+        raise CheckpointError(f"{path.name} {load_failure(e)}") from None
+    check_real_bytes(state, path.name)
     found = identify(state) if is_state_dict(state) else None
     if found is None or not found.is_generator:
-        raise CheckpointError(f"the downloaded {path.name} is not an official generator's weights; not kept")
+        raise CheckpointError(f"{path.name} is not an official generator's weights; not kept")
 
 
 def official_inference(net: nn.Module, batch_stats: bool, dropout: bool) -> nn.Module:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import shutil
-import sys
-import urllib.error
-import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ganlab.data.archive import DEFAULT_MAX_EXTRACT_GB, refuse_existing, safe_extract
 from ganlab.data.images import list_images
 from ganlab.errors import DataError
-from ganlab.fetch import network_timeout
-from ganlab.files import commit
+from ganlab.fetch import download
 
 # the authors' server, as in the official datasets/download_cyclegan_dataset.sh
 CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
@@ -33,55 +26,8 @@ SPLITS = ("trainA", "trainB", "testA", "testB")
 
 
 def fetch(url: str, dest: Path, max_bytes: int | None = None) -> None:
-    """Download ``url`` to ``dest`` via a ``.part`` file renamed only when complete (fsync'ed); a
-    server that sends more than ``max_bytes`` is cut off (the disk is not filled), one that stops
-    early is caught by its Content-Length. A progress bar on a terminal.
-
-    Not ``torch.hub.download_url_to_file``: it has the bar and the atomic rename, but neither a size
-    cap nor a length check, so a hostile or broken server could fill the disk or leave a short file.
-    """
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    too_big = f"download of {url} is larger than {(max_bytes or 0) / 1e9:.3g} GB; refusing"
-    try:
-        with (
-            network_timeout(),
-            urllib.request.urlopen(url) as response,
-            open(part, "wb") as out,
-            _progress(url.rsplit("/", 1)[-1], response.length) as advance,
-        ):
-            expected = response.length
-            if max_bytes is not None and expected is not None and expected > max_bytes:
-                raise DataError(too_big)
-            written = 0
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                written += len(chunk)
-                advance(len(chunk))
-                if max_bytes is not None and written > max_bytes:
-                    raise DataError(too_big)
-        if expected is not None and written != expected:
-            raise DataError(f"download of {url} stopped after {written} of {expected} bytes; run again")
-        commit(part, dest)
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-        raise DataError(f"download of {url} failed ({' '.join(str(e).split())})") from None
-    finally:
-        part.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _progress(name: str, total: int | None) -> Iterator[Callable[[int], object]]:
-    """A Rich download bar on stderr when it is a terminal; a no-op in logs and pipes."""
-    if not sys.stderr.isatty():
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress("{task.description}", *columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(name, total=total)
-        yield lambda n: bar.advance(task, n)
+    """``fetch.download`` with its failures as DataError (see there)."""
+    download(url, dest, max_bytes, DataError)
 
 
 def verify_archive(archive: Path, name: str, max_bytes: int) -> None:

@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
-from ganlab.files import save_torch
+from ganlab.files import check_real_bytes, load_failure, save_torch
 
 STATE_KEYS = ("sum", "cov_sum", "count", "features")
 
@@ -48,16 +48,30 @@ class RealStatsCache:
             return None
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-            state = {k: saved["state"][k] for k in STATE_KEYS}
-            if saved["meta"] != meta or saved["sha256"] != _digest(state):
-                raise ValueError("contents do not match their checksum or key")
-        except Exception as e:
-            rank_zero_warn(f"FID cache file {path} is damaged ({e}); recomputing the real statistics")
+        except Exception as e:  # in ganlab's words: torch's own advises weights_only=False
+            reason = load_failure(e)
+        else:
+            reason = _mismatch(saved, meta)
+        if reason is not None:
+            rank_zero_warn(f"FID cache file {path} {reason}; recomputing the real statistics")
             path.unlink(missing_ok=True)
             return None
+        state = {k: saved["state"][k] for k in STATE_KEYS}
         rank_zero_info(f"FID: real statistics from the cache {path} ({int(state['count'])} images)")
         return state
 
     def save(self, meta: dict[str, Any], state: dict[str, Tensor]) -> Path:
         path = self.path(meta)
         return save_torch({"meta": meta, "state": state, "sha256": _digest(state)}, path, unique=True)
+
+
+def _mismatch(saved: Any, meta: dict[str, Any]) -> str | None:
+    """Why a loaded cache file is not the statistics for ``meta``; None when it is."""
+    try:
+        check_real_bytes(saved, "it", ValueError)  # type: ignore[arg-type]
+        state = {k: saved["state"][k] for k in STATE_KEYS}
+        if saved["meta"] != meta or saved["sha256"] != _digest(state):
+            return "does not match its checksum or key"
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
+        return f"is damaged ({' '.join(str(e).split())[:160]})"
+    return None

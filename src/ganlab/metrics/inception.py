@@ -19,6 +19,7 @@ from ganlab.files import plain_copy
 WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
 FEATURE_DIMS = (64, 192, 768, 2048)
 # torch-fidelity publishes the sha256 as torch.hub does: its leading hex digits in the file name
+MAX_DOWNLOAD_BYTES = 128 << 20  # the published file is 91 MB: a server sending more is cut off
 PUBLISHED_SHA256 = re.search(r"-([0-9a-f]{8,})\.pth$", WEIGHTS_FILE).group(1)  # type: ignore[union-attr]
 
 
@@ -47,11 +48,16 @@ def resolve_weights(weights_path: str | None, download: bool = True, allow_other
         return check_weights(path, allow_other)
     path = hub_weights_path()
     if path.is_file():
-        return check_weights(path, allow_other)
+        if allow_other or weights_sha256(path).startswith(PUBLISHED_SHA256):
+            return path
+        path.unlink()  # the cache's name with other contents: never used, fetched again
     reason = "downloads disabled"
     if download:
         reason = fetch_once(
-            URL_INCEPTION_V3, path, verify=lambda part: check_weights(part, allow_other=False)
+            URL_INCEPTION_V3,
+            path,
+            verify=lambda part: check_weights(part, allow_other=False),
+            max_bytes=MAX_DOWNLOAD_BYTES,
         )
         if reason is None:
             return path
@@ -71,10 +77,11 @@ def resolve_hub_file(
     error: type[GanlabError],
     off: str,
     download: bool,
+    max_bytes: int = 1 << 30,
 ) -> Path:
     """A weights file: ``given`` (the ``option``), else ``$TORCH_HOME/hub/checkpoints/<name>``,
-    else fetched there from ``url`` once (kept only if its sha256 starts with the published
-    prefix). ``off`` says how to do without it."""
+    else fetched there from ``url`` once (at most ``max_bytes``; kept only if its sha256 starts with
+    the published prefix, which a cached copy must match too). ``off`` says how to do without it."""
     if given is not None:
         path = Path(given).expanduser()
         if not path.is_file():
@@ -82,7 +89,9 @@ def resolve_hub_file(
         return path
     path = Path(torch.hub.get_dir()) / "checkpoints" / name
     if path.is_file():
-        return path
+        if weights_sha256(path).startswith(sha_prefix):
+            return path
+        path.unlink()  # the cache's name with other contents: never used, fetched again
     reason = "downloads disabled"
     if download:
 
@@ -93,7 +102,7 @@ def resolve_hub_file(
                     f"the download of {url} has sha256 {digest[:16]}…, not the published {sha_prefix}…"
                 )
 
-        reason = fetch_once(url, path, verify=verify)
+        reason = fetch_once(url, path, verify=verify, max_bytes=max_bytes)
         if reason is None:
             return path
     raise error(

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torchmetrics.functional.image import lpips as tm_lpips
 
 from ganlab.errors import GanlabError
-from ganlab.files import load_failure
+from ganlab.files import check_real_bytes, load_failure
 from ganlab.metrics.inception import resolve_hub_file
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
@@ -47,6 +47,7 @@ def _tensors(path: Path, what: str) -> dict[str, Tensor]:
         raise MissingLpipsWeightsError(f"{path} {load_failure(e)} (expected {what} weights)") from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise MissingLpipsWeightsError(f"{path} is not a state dict of tensors ({what})")
+    check_real_bytes(state, str(path), MissingLpipsWeightsError)
     return state
 
 

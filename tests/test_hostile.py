@@ -4,15 +4,21 @@ values that used to end in a traceback. Each case reproduces the tester's report
 
 from __future__ import annotations
 
+import struct
+import subprocess
+import sys
 import warnings
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import official_arch as oa
 from ganlab.checkpoint import build_network, load_checkpoint, read_torch_file
-from ganlab.errors import CheckpointError
+from ganlab.errors import CheckpointError, ConfigError
 from ganlab.files import check_real_bytes
 from test_official import photos, translate_cfg
 
@@ -117,3 +123,95 @@ def test_a_pickled_fid_cache_file_is_reported_in_ganlabs_words(tmp_path: Path) -
     text = " ".join(str(w.message) for w in caught)
     assert "holds a Python object" in text and "weights_only" not in text
     assert not path.exists()
+
+
+# --- translate counts the whole image, not one tile (point 6) ---
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header says width × height, with a few bytes of data: only the header is real."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = lambda kind, data: (  # noqa: E731
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    )
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_huge_native_image_is_refused_from_its_header_whatever_the_tile(tmp_path: Path) -> None:
+    from ganlab.translate import translate_folder
+
+    torch.save(oa.ResnetGenerator(3, 3, ngf=2, n_blocks=1).state_dict(), tmp_path / "g.pth")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "huge.png").write_bytes(_png_claiming(12000, 12000))
+    common = {"ckpt": tmp_path / "g.pth", "input": tmp_path / "in", "size": "native", "device": "cpu"}
+    cfg = translate_cfg(**common, output=tmp_path / "out", tile=512, max_memory_gb=1)
+    with pytest.raises(
+        ConfigError, match=r"huge.png \(12000×12000\).*tile=512.*GB of it for the full-size image"
+    ):
+        translate_folder(cfg)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # two CLI runs, one of them a 4000 × 4000 photo in tiles
+def test_tiled_translation_stays_within_max_memory_gb(tmp_path: Path) -> None:
+    """Peak RSS of a tiled 16-megapixel translation, over the same command on a small photo, stays
+    under the budget it was given (before: ~55 bytes a pixel, 0.9 GB over a 0.5 GB budget)."""
+    torch.save(oa.ResnetGenerator(3, 3, ngf=2, n_blocks=1).state_dict(), tmp_path / "g.pth")
+    rng = np.random.default_rng(0)
+    for name, side in (("small", 64), ("big", 4000)):
+        smooth = rng.integers(0, 255, (side // 50 + 2, side // 50 + 2, 3), dtype=np.uint8)
+        (tmp_path / name).mkdir()
+        Image.fromarray(smooth).resize((side, side), Image.BILINEAR).save(tmp_path / name / "photo.png")
+    peak = {}
+    for name in ("small", "big"):
+        args = [
+            f"ckpt={tmp_path / 'g.pth'}",
+            f"input={tmp_path / name}",
+            f"output={tmp_path / (name + '_out')}",
+        ]
+        args += ["size=native", "tile=512", "max_memory_gb=0.5", "device=cpu"]
+        script = (
+            "import resource, sys\nfrom ganlab.translate import main\n"
+            "sys.argv = ['translate', *sys.argv[1:]]\n"
+            "try:\n    main()\nfinally:\n"
+            "    print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        peak[name] = int(done.stderr.split("PEAK")[-1].split()[0]) * 1024
+    assert Image.open(tmp_path / "big_out" / "photo.png").size == (4000, 4000)
+    assert peak["big"] - peak["small"] < 0.5e9, peak
+
+
+# --- photos are read upright (EXIF orientation) ---
+
+
+def _sideways_jpeg(path: Path) -> Image.Image:
+    """A 60 × 40 photo stored as a camera held sideways stores it: 40 × 60 with orientation 6."""
+    upright = Image.new("RGB", (60, 40), (0, 0, 255))
+    upright.paste((255, 0, 0), (0, 0, 30, 40))  # left half red
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what the sensor wrote (orientation 6)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(path, quality=95, exif=exif)
+    return upright
+
+
+def test_exif_orientation_is_applied_by_every_reader(tmp_path: Path) -> None:
+    from ganlab.data.decode import decode_checked
+    from ganlab.data.images import image_size, load_rgb
+
+    upright = np.asarray(_sideways_jpeg(tmp_path / "phone.jpg")).astype(int)
+    assert Image.open(tmp_path / "phone.jpg").size == (40, 60)  # stored sideways
+    pil = np.asarray(load_rgb(tmp_path / "phone.jpg")).astype(int)
+    decoded = decode_checked(tmp_path / "phone.jpg", 3).permute(1, 2, 0).numpy().astype(int)
+    assert image_size(tmp_path / "phone.jpg") == (60, 40)
+    for read in (pil, decoded):
+        assert read.shape == upright.shape and np.abs(read - upright).mean() < 4

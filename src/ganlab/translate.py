@@ -32,7 +32,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ganlab.checkpoint import build_network, has_ema, is_ganlab, model_kind, read_torch_file, stored_int
 from ganlab.cli import one_line_errors, pick_device, run_cli
-from ganlab.data.images import IMG_EXTENSIONS, find_unreadable, load_rgb, readable_images
+from ganlab.data.images import IMG_EXTENSIONS, find_unreadable, image_size, list_images, load_rgb
 from ganlab.errors import CheckpointError, ConfigError, DataError
 from ganlab.official import build_official, is_state_dict, official_inference, resolve_model
 from ganlab.outputs import check_apart, check_new_files, write_image
@@ -75,21 +75,46 @@ def _ramp(n: int, overlap: int, device: torch.device) -> Tensor:
     return torch.minimum((t + 1) / (overlap + 1), (n - t) / (overlap + 1)).clamp(max=1.0)
 
 
+def _coverage(n: int, tile: int, step: int, overlap: int, device: torch.device) -> Tensor:
+    """Sum of the ramps of every tile along one side: the blending weight there, > 0 everywhere."""
+    total = torch.zeros(n, device=device)
+    for start in _starts(n, tile, step):
+        length = min(tile, n - start)
+        total[start : start + length] += _ramp(length, overlap, device)
+    return total
+
+
 def run_tiled(net: nn.Module, image: Tensor, tile: int, overlap: int) -> Tensor:
     """uint8 (1, 3, H, W) → uint8 (1, 3, H, W), translated in ``tile``-px tiles overlapping by
-    ``overlap`` px and blended with linear ramps (a weighted mean where tiles overlap)."""
+    ``overlap`` px and blended with linear ramps (a weighted mean where tiles overlap).
+
+    Memory beyond the tiles' own: one float32 accumulator of the image (12 bytes a pixel) and the
+    uint8 result. Tiles form a grid of rows × columns, so the summed weights are the product of a
+    per-row and a per-column sum: no full-size weight image, and the division and the conversion to
+    uint8 run in place, row band by row band.
+    """
     h, w = image.shape[-2:]
     step = max(1, tile - overlap)
     total = torch.zeros(1, 3, h, w, device=image.device)
-    weight = torch.zeros(1, 1, h, w, device=image.device)
     for top in _starts(h, tile, step):
         for left in _starts(w, tile, step):
             patch = image[..., top : top + tile, left : left + tile]
             ph, pw = patch.shape[-2:]
             ramp = _ramp(ph, overlap, image.device)[:, None] * _ramp(pw, overlap, image.device)[None, :]
             total[..., top : top + ph, left : left + pw] += _forward(net, patch) * ramp
-            weight[..., top : top + ph, left : left + pw] += ramp
-    return _to_uint8(total / weight)
+    rows = _coverage(h, tile, step, overlap, image.device)
+    cols = _coverage(w, tile, step, overlap, image.device)
+    out = torch.empty(1, 3, h, w, dtype=torch.uint8, device=image.device)
+    for top in range(0, h, 256):  # in place, a band at a time: no full-size float temporaries
+        band = total[..., top : top + 256, :]
+        band.div_(rows[top : top + 256, None] * cols[None, :])
+        out[..., top : top + 256, :] = band.add_(1.0).mul_(127.5).round_().clamp_(0, 255)
+    return out
+
+
+# bytes per pixel of the whole image at size=native, beyond the network's own: the decoded photo
+# and its tensor (uint8), the tiled accumulator (float32), the uint8 result and the image written
+FULL_IMAGE_BYTES_PER_PIXEL = 3 + 3 + 12 + 3 + 3
 
 
 def bytes_needed(net: nn.Module, height: int, width: int) -> int:
@@ -113,17 +138,28 @@ def memory_budget(device: torch.device, max_memory_gb: float | None) -> int:
 
 
 def check_fits(net: nn.Module, path: Path, height: int, width: int, budget: int, tile: int | None) -> None:
-    """One line, before any work, when an image (or a tile) would not fit in ``budget`` bytes."""
+    """One line, before the image is decoded, when it would not fit in ``budget`` bytes: the whole
+    image's buffers (``FULL_IMAGE_BYTES_PER_PIXEL``) plus one forward pass of the image or a tile."""
     side_h, side_w = (min(height, tile), min(width, tile)) if tile else (height, width)
-    need = bytes_needed(net, side_h, side_w)
+    image = FULL_IMAGE_BYTES_PER_PIXEL * height * width
+    need = image + bytes_needed(net, side_h, side_w)
     if need <= budget:
         return
-    largest = int((budget / bytes_needed(net, 1, 1)) ** 0.5)
-    what = f"tile={tile}" if tile else f"{path.name} ({width}×{height}) at size=native"
+    what = f"{path.name} ({width}×{height}) at size=native" + (f" with tile={tile}" if tile else "")
+    if image + bytes_needed(net, 16, 16) > budget:  # no tile helps: the image's own buffers do not fit
+        raise ConfigError(
+            f"{what} needs about {need / 1e9:.1f} GB, more than the {budget / 1e9:.1f} GB available, "
+            f"{image / 1e9:.1f} GB of it for the full-size image itself; use size=crop, downscale the "
+            "image, or max_memory_gb=<GB>"
+        )
+    per_pixel = bytes_needed(net, 1, 1)
+    room = (budget - image) / per_pixel if tile else budget / (per_pixel + FULL_IMAGE_BYTES_PER_PIXEL)
+    largest = int(room**0.5)
     raise ConfigError(
         f"{what} needs about {need / 1e9:.1f} GB, more than the {budget / 1e9:.1f} GB available; the "
-        f"largest that fits is about {largest}×{largest} px: use tile={min(512, largest // 4 * 4)} "
-        "(overlapping tiles, blended seams), size=crop, or max_memory_gb=<GB>"
+        f"largest {'tile' if tile else 'image'} that fits is about {largest}×{largest} px: use "
+        f"tile={max(16, min(512, largest // 4 * 4))} (overlapping tiles, blended seams), size=crop, or "
+        "max_memory_gb=<GB>"
     )
 
 
@@ -205,12 +241,15 @@ def _ganlab_translator(ckpt: dict, cfg: DictConfig, where: str, device: torch.de
 
 
 def resolve_inputs(spec: str) -> tuple[list[Path], Path]:
-    """``input=``: one image, a folder (recursive) or a glob → (images, the folder names are relative to)."""
+    """``input=``: one image, a folder (recursive) or a glob → (images, the folder names are relative
+    to); listed, not decoded (``check_readable`` decodes them)."""
     path = Path(spec)
     if path.is_file():
         paths, base = [path], path.parent
     elif path.is_dir():
-        return readable_images(path, "input"), path
+        paths, base = list_images(path), path
+        if not paths:
+            raise DataError(f"input={path} holds no image file ({', '.join(IMG_EXTENSIONS)})")
     elif glob.has_magic(spec):
         paths = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
         paths = [p for p in paths if p.suffix.lower() in IMG_EXTENSIONS]
@@ -220,10 +259,13 @@ def resolve_inputs(spec: str) -> tuple[list[Path], Path]:
         base = literal if literal.is_dir() else Path(".")
     else:
         raise DataError(f"input={spec} does not exist; give an image, a folder of images or a glob")
+    return paths, base
+
+
+def check_readable(paths: list[Path]) -> None:
     bad = find_unreadable(paths)
     if bad:
         raise DataError(f"unreadable image(s): {', '.join(str(p) for p in bad[:10])}; remove them")
-    return paths, base
 
 
 def plan_outputs(cfg: DictConfig, paths: list[Path], base: Path) -> list[Path]:
@@ -254,16 +296,19 @@ def translate_folder(cfg: DictConfig) -> int:
         raise ConfigError("output would replace an input image; choose another output or set overwrite=true")
     batch_size = int(cfg.batch_size)
     budget = memory_budget(device, cfg.get("max_memory_gb"))
+    for path in paths if cfg.size == "native" else []:  # from the headers: before anything is decoded
+        width, height = image_size(path)
+        check_fits(net, path, height, width, budget, tile)
     if cfg.size == "crop":
         check_fits(net, paths[0], crop * batch_size, crop, budget, None)
+    check_readable(paths)
     batch: list[tuple[Path, Tensor]] = []
     for i, (path, target) in enumerate(zip(paths, targets, strict=True)):
         image = load_rgb(path)
         if cfg.size == "crop":  # PIL bicubic, as the official test's transforms.Resize on a PIL image
             image = image.resize((crop, crop), Image.BICUBIC)
         tensor = TF.pil_to_tensor(image)
-        if cfg.size == "native":
-            check_fits(net, path, tensor.shape[1], tensor.shape[2], budget, tile)
+        del image
         batch.append((target, tensor))
         if len(batch) == batch_size or i == len(paths) - 1 or cfg.size == "native":  # native: sizes differ
             _write(net, batch, device, tile, overlap)
@@ -274,8 +319,11 @@ def translate_folder(cfg: DictConfig) -> int:
 def _write(
     net: nn.Module, batch: list[tuple[Path, Tensor]], device: torch.device, tile: int | None, overlap: int
 ) -> None:
-    images = torch.stack([image for _, image in batch]).to(device)
+    images = batch[0][1][None] if len(batch) == 1 else torch.stack([image for _, image in batch])
+    batch = [(target, None) for target, _ in batch]  # the inputs are held once, in ``images``
+    images = images.to(device)
     out = (run_tiled(net, images, tile, overlap) if tile else run_generator(net, images)).cpu()
+    del images
     for (target, _), image in zip(batch, out, strict=True):
         write_image(Image.fromarray(image.permute(1, 2, 0).numpy()), target, quality=95)
 

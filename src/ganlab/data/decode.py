@@ -4,6 +4,8 @@ JPEG, PNG and WebP go through ``torchvision.io.decode_image`` (libjpeg-turbo/lib
 round trip); other formats through PIL with the rules of ``ganlab.data.images``. Either way the
 header is read by PIL first, so the decompression-bomb limit and the refused pixel modes are the
 same as for every other folder ganlab reads, and 16-bit images are scaled to 8 bits (v·255/65535).
+A camera's EXIF orientation is applied (a phone photo taken sideways trains upright), as image
+viewers do; pytorch/examples and the official CycleGAN code read such photos as stored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import functional as TF
 
-from ganlab.data.images import _check_mode, open_image, to_rgb
+from ganlab.data.images import _check_mode, open_image, to_rgb, upright
 from ganlab.errors import ConfigError, DataError
 
 TORCHVISION_FORMATS = (".jpg", ".jpeg", ".png", ".webp")
@@ -30,7 +32,7 @@ class UnreadableImage(DataError):
 
 def _from_pil(path: Path, channels: int) -> Tensor:
     with open_image(path) as image:
-        rgb = to_rgb(image, path)
+        rgb = to_rgb(upright(image), path)
     pixels = np.asarray(rgb.convert("L") if channels == 1 else rgb)
     tensor = torch.from_numpy(pixels.copy())
     return tensor[None] if channels == 1 else tensor.permute(2, 0, 1)  # (C, H, W)
@@ -48,7 +50,7 @@ def decode_checked(path: Path, channels: int) -> Tensor:
             warnings.simplefilter("error", UserWarning)  # libjpeg's "premature end": a truncated file
             warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29 points to TorchCodec
             data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
-            image = decode_image(data, mode=mode)
+            image = decode_image(data, mode=mode, apply_exif_orientation=True)
         if image.dtype == torch.uint16:
             image = ((image.to(torch.int64) * 255 + 32767) // 65535).to(torch.uint8)
         return image

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ganlab.errors import DataError
@@ -25,6 +25,7 @@ MAX_PIXELS_ENV = "GANLAB_MAX_IMAGE_PIXELS"
 PILLOW_LIMIT = 2 * 89_478_485  # Pillow refuses images above twice its MAX_IMAGE_PIXELS
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # "I": how Pillow reads some 16-bit files
 RGB_CONVERTIBLE = ("1", "L", "P", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LA", "PA")
+ORIENTATION = 0x0112  # the EXIF tag of how the camera was held (1: upright)
 
 
 def max_image_pixels() -> int:
@@ -132,10 +133,28 @@ def to_rgb(image: Image.Image, path: Path | str = "image") -> Image.Image:
     return image.convert("RGB")
 
 
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` as it is meant to be seen: a camera's EXIF orientation (a phone photo taken
+    sideways) applied, as every image viewer does; unchanged when there is none."""
+    if image.getexif().get(ORIENTATION, 1) in (1, None):
+        return image
+    return ImageOps.exif_transpose(image)
+
+
 def load_rgb(path: Path) -> Image.Image:
-    """RGB PIL image; grayscale (8 or 16 bit), palette, RGBA and CMYK files are converted."""
+    """RGB PIL image, upright (EXIF orientation applied); grayscale (8 or 16 bit), palette, RGBA
+    and CMYK files are converted."""
     with open_image(path) as image:
-        return to_rgb(image, path)
+        return to_rgb(upright(image), path)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height), read from the header only; a JPEG's as displayed (EXIF orientation applied:
+    its EXIF is in the header, a PNG's may follow the pixels)."""
+    with open_image(path) as image:
+        width, height = image.size
+        turned = image.format == "JPEG" and image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+        return (height, width) if turned else (width, height)
 
 
 def readable_images(folder: Path, name: str, at_least: int = 1) -> list[Path]:

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 import official_arch as oa
+from conftest import TINY, run_module
 from ganlab.checkpoint import build_network, load_checkpoint, read_torch_file
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.files import check_real_bytes
@@ -215,3 +216,79 @@ def test_exif_orientation_is_applied_by_every_reader(tmp_path: Path) -> None:
     assert image_size(tmp_path / "phone.jpg") == (60, 40)
     for read in (pil, decoded):
         assert read.shape == upright.shape and np.abs(read - upright).mean() < 4
+
+
+# --- secrets: credentials in URLs never reach a file or the console (point 10) ---
+
+
+def test_credentials_in_urls_are_masked_in_every_file_and_line(tmp_path: Path, mnist_root: Path) -> None:
+    """A one-job sweep with a mirror URL holding a password and a token, W&B (offline) and CSV
+    logging: no file it writes (checkpoints, hparams.yaml, result.json, .hydra/, multirun.yaml,
+    summary, train.log, the W&B run) and no console line holds them; the mask does."""
+    secret = "s3cr3tPW"
+    token = "tok3nXYZ"
+    args = [
+        "-m",
+        *TINY,
+        f"paths.data_dir={mnist_root}",
+        "logger=[wandb,csv]",
+        f"data.mirrors=['http://alice:{secret}@127.0.0.1:9/mnist/','http://127.0.0.1:9/m/?token={token}']",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
+    done = run_module("ganlab.train", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    written = [p for p in (tmp_path / "sweep").rglob("*") if p.is_file()]
+    names = {p.name for p in written}
+    assert {"last.ckpt", "hparams.yaml", "result.json", "overrides.yaml", "multirun.yaml"} <= names, names
+    assert any(p.suffix == ".wandb" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert secret.encode() not in data and token.encode() not in data, path
+    assert secret not in done.stdout + done.stderr and token not in done.stdout + done.stderr
+    overrides = (tmp_path / "sweep" / "0" / ".hydra" / "overrides.yaml").read_text()
+    assert "http://***@127.0.0.1:9/mnist/" in overrides and "token=***" in overrides
+    ckpt = torch.load(tmp_path / "sweep" / "0" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["ganlab_config"]["data"]["mirrors"][0] == "http://***@127.0.0.1:9/mnist/"
+
+
+def test_a_failed_download_names_the_url_without_its_password(tmp_path: Path) -> None:
+    empty = tmp_path / "data"
+    empty.mkdir()
+    done = run_module(
+        "ganlab.train",
+        *TINY,
+        f"paths.data_dir={empty}",
+        "data.mirrors=[http://alice:pw123456@127.0.0.1:9/]",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "logger=none",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: MNIST not found") and "http://***@127.0.0.1:9/" in last
+    assert "pw123456" not in done.stdout + done.stderr
+
+
+# --- environment values are taken literally (point 11) ---
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"GANLAB_DATA_DIR": "${oc.env:SECRET_TOKEN}"}, "GANLAB_DATA_DIR holds an interpolation"),
+        ({"GANLAB_DATA_DIR": "/etc/hostname"}, "GANLAB_DATA_DIR=/etc/hostname is a file, not a folder"),
+        ({"GANLAB_CACHE_DIR": "/proc/self/fd"}, "is inside /proc, a kernel file system"),
+    ],
+)
+def test_environment_folders_are_literal_and_checked(tmp_path: Path, env: dict, expected: str) -> None:
+    done = run_module(
+        "ganlab.train",
+        *TINY,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env={"SECRET_TOKEN": "hunter2", **env},
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"error: {done.stderr.strip()[7:]}"]  # one line
+    assert expected in done.stderr and "hunter2" not in done.stdout + done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no run folder, no folder named after a secret

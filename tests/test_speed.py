@@ -87,7 +87,7 @@ def test_the_counter_sees_a_readback(readbacks: dict) -> None:
         ["trainer.precision=bf16-mixed"],
         ["model.channels_last=true"],
         ["model.optimizer.foreach=true"],
-        ["model.compile=true"],
+        pytest.param(["model.compile=true"], marks=pytest.mark.slow),  # torch.compile on CPU: ~55 s here
     ],
 )
 def test_speed_switches_train(tmp_path: Path, mnist_root: Path, switches: list[str]) -> None:

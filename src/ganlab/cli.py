@@ -20,8 +20,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ganlab.errors import GanlabError
+import ganlab.resolvers  # noqa: F401  (registers ${ganlab.env:…} and the others)
+from ganlab.errors import ConfigError, GanlabError
 from ganlab.files import disk_error, is_disk_error
+from ganlab.redact import redact_logging, redact_text
 
 
 def pick_device(name: str) -> torch.device:
@@ -38,7 +40,7 @@ def one_line(error: BaseException) -> str:
 
 def report(error: BaseException) -> None:
     """Print a user error as one line on stderr."""
-    print(f"error: {one_line(error)}", file=sys.stderr)
+    print(f"error: {redact_text(one_line(error))}", file=sys.stderr)
 
 
 class _DropAdverts(logging.Filter):
@@ -67,7 +69,12 @@ def user_error(error: BaseException) -> BaseException | None:
         if is_disk_error(cause):
             return disk_error(cause)  # type: ignore[arg-type]
         cause = cause.__cause__ or cause.__context__
+    if isinstance(error, OmegaConfBaseException) and str(error).startswith(RESOLVER_ERROR):
+        return ConfigError(str(error)[len(RESOLVER_ERROR) :].split("\n")[0])  # a resolver's own line
     return error if isinstance(error, HydraException | OmegaConfBaseException) else None
+
+
+RESOLVER_ERROR = "ConfigError raised while resolving interpolation: "
 
 
 _traces = {"wanted": False}  # HYDRA_FULL_ERROR=1 as the user set it, before run_cli sets it for itself
@@ -169,6 +176,7 @@ def run_cli(entry: Callable[[], object], tool: str | None = None, doc: str | Non
         print(tool_help(tool, doc))
         return
     quiet_third_party()
+    redact_logging()  # Hydra logs the overrides of each sweep job
     user_wants_traces = _traces["wanted"] = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:

@@ -11,7 +11,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ganlab.cli import report
+from ganlab.cli import report, user_error
 from ganlab.errors import ConfigError
 from ganlab.plugins import load_plugins
 from ganlab.validate import check_run
@@ -44,7 +44,11 @@ class CheckFirst(Callback):
         try:
             early = OmegaConf.create(plain)
             OmegaConf.to_container(early, resolve=True)
-        except OmegaConfBaseException:
+        except OmegaConfBaseException as e:
+            error = user_error(e)
+            if isinstance(error, ConfigError):  # a resolver's refusal (an environment value): now
+                report(error)
+                sys.exit(1)
             return  # an interpolation that needs the job (hydra:...): the job checks it
         try:
             check_run(early)

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, ListConfig
 
 from ganlab.errors import ConfigError, DiskError
 from ganlab.files import replacing, write_json, write_text
+from ganlab.redact import redact, redact_files
 
 
 def job_info() -> dict[str, Any]:
@@ -26,14 +27,16 @@ def job_info() -> dict[str, Any]:
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     sweep_dir = Path(hc.sweep.dir)
-    return {
-        "multirun": multirun,
-        "num": hc.job.get("num", 0) or 0,
-        "overrides": list(hc.overrides.task),
-        # W&B: group = the sweep directory (outputs/multirun/<date>/<time> → multirun-<date>-<time>)
-        "group": "-".join(sweep_dir.parts[-3:]) if multirun else None,
-        "name": (hc.job.override_dirname or f"job{hc.job.num}") if multirun else None,
-    }
+    return redact(  # shown in W&B (run names), summaries and result.json: never a URL's password
+        {
+            "multirun": multirun,
+            "num": hc.job.get("num", 0) or 0,
+            "overrides": list(hc.overrides.task),
+            # W&B: group = the sweep directory (outputs/multirun/<date>/<time> → multirun-<date>-<time>)
+            "group": "-".join(sweep_dir.parts[-3:]) if multirun else None,
+            "name": (hc.job.override_dirname or f"job{hc.job.num}") if multirun else None,
+        }
+    )
 
 
 def launched_externally() -> bool:
@@ -72,7 +75,7 @@ def assign_gpu(cfg: DictConfig, info: dict[str, Any]) -> None:
 def write_result(output_dir: str | Path, result: dict[str, Any]) -> None:
     """``<run dir>/result.json``: what the sweep summary reads (works with any launcher)."""
     path = Path(output_dir) / "result.json"
-    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()}
+    clean = redact({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()})
     try:
         write_json(path, clean)  # whole or not at all: a full disk leaves the previous file
     except DiskError as e:  # written last, while another error may be on its way out: never mask it
@@ -130,6 +133,7 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
+        redact_files(sweep_dir, ("multirun.yaml",))
         rows, common = summarize(sweep_dir)
         with replacing(sweep_dir / "summary.csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
 import sys
@@ -39,22 +38,12 @@ from ganlab.files import disk_error, is_disk_error, write_text
 from ganlab.loggers import define_summaries
 from ganlab.metrics.callback import FIDCallback
 from ganlab.plugins import load_plugins, register_run_parts
+from ganlab.redact import redact, redact_files, redact_text, redacted_argv
 from ganlab.rundir import discard_run_dir, user_folder
 from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
 from ganlab.validate import check_run
 
 CONFIG_DIR = config_dir()
-# ${ganlab.if:<bool>,<then>,<else>}: a value that depends on another (conf/model_data/dcgan_mnist.yaml)
-OmegaConf.register_new_resolver("ganlab.if", lambda cond, then, other: then if cond else other, replace=True)
-# ${ganlab.cpus:<n>}: the CPUs this process may use (its affinity, as a container or SLURM sets it), at
-# most n: the default DataLoader workers, so a 2-core machine does not start 4 (torch warns, twice)
-OmegaConf.register_new_resolver(
-    "ganlab.cpus", lambda most: max(1, min(int(most), len(os.sched_getaffinity(0)))), replace=True
-)
-# ${ganlab.gpus:<accelerator>,<devices>}: the GPUs a SLURM job asks for; none for a CPU trainer
-OmegaConf.register_new_resolver(
-    "ganlab.gpus", lambda accelerator, devices: 0 if str(accelerator) == "cpu" else devices, replace=True
-)
 
 
 def _resume_info(ckpt_path: str | None) -> dict[str, Any]:
@@ -188,7 +177,7 @@ def print_config_tree(cfg: DictConfig) -> None:
     def yaml(node: Any) -> Syntax:
         return Syntax(OmegaConf.to_yaml(node).rstrip(), "yaml", theme="ansi_dark", background_color="default")
 
-    resolved = OmegaConf.to_container(cfg, resolve=True)  # values as the run uses them (lr=0.001, paths)
+    resolved = redact(OmegaConf.to_container(cfg, resolve=True))  # values as the run uses them, no secrets
     tree = Tree("config", guide_style="dim")
     tree.add("run").add(yaml({k: v for k, v in resolved.items() if not isinstance(v, dict)}))
     for key, value in resolved.items():
@@ -234,8 +223,9 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         budget["max_epochs"] = -1 if cfg.get("max_iters") else getattr(model, "default_max_epochs", 25)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **budget)
     fid = next((c for c in callbacks if isinstance(c, FIDCallback)), None)
-    for logger in loggers:  # first: a job that fails its preflight still shows (failed) in W&B
-        logger.log_hyperparams(config)
+    with redacted_argv():  # wandb.init records the command line
+        for logger in loggers:  # first: a job that fails its preflight still shows (failed) in W&B
+            logger.log_hyperparams(redact(config))
     define_summaries(loggers)
     preflight(datamodule, fid)
     stop = next(c for c in callbacks if isinstance(c, StopSignal))
@@ -353,13 +343,21 @@ def _file_log(message: str) -> None:
     """A line for train.log only (the console has its own copy on stderr)."""
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
-            record = {"name": "ganlab", "levelno": logging.ERROR, "levelname": "ERROR", "msg": message}
+            record = {
+                "name": "ganlab",
+                "levelno": logging.ERROR,
+                "levelname": "ERROR",
+                "msg": redact_text(message),
+            }
             handler.handle(logging.makeLogRecord(record))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     log_to_run_dir()
+    redact_files(Path(HydraConfig.get().runtime.output_dir) / ".hydra")  # credentials of the command line
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        redact_files(Path(HydraConfig.get().sweep.dir), ("multirun.yaml",))
     try:
         return train(cfg)
     except Exception as e:
@@ -387,7 +385,9 @@ def record_failure(cfg: DictConfig, error: BaseException) -> None:
     shown = user_error(error) or error
     report(shown)
     try:
-        write_text(Path(cfg.paths.output_dir) / "error.txt", "".join(traceback.format_exception(error)))
+        write_text(
+            Path(cfg.paths.output_dir) / "error.txt", redact_text("".join(traceback.format_exception(error)))
+        )
     except DiskError as e:  # the job's error is already on the console; the sweep goes on
         print(f"warning: {e}", file=sys.stderr)
 

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import Callback, Checkpoint
 from lightning.pytorch.loggers import WandbLogger
 
 from ganlab.files import replacing
+from ganlab.redact import redact
 
 
 def _iteration(module: L.LightningModule) -> int:
@@ -155,12 +156,15 @@ class RunConfig(Callback):
     and the W&B run id in every checkpoint."""
 
     def __init__(self, config: dict[str, Any], plugins: list[str] | None = None) -> None:
-        self.config, self.plugins = config, list(plugins or [])
+        self.config, self.plugins = redact(config), list(plugins or [])  # credentials masked
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint["ganlab_config"] = self.config
+        for key in ("hyper_parameters", "datamodule_hyper_parameters"):  # Lightning's own copies
+            if isinstance(checkpoint.get(key), dict):
+                checkpoint[key] = redact(checkpoint[key])
         checkpoint["ganlab_plugins"] = self.plugins
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):

@@ -4,6 +4,7 @@ values that used to end in a traceback. Each case reproduces the tester's report
 
 from __future__ import annotations
 
+import csv
 import struct
 import subprocess
 import sys
@@ -292,3 +293,52 @@ def test_environment_folders_are_literal_and_checked(tmp_path: Path, env: dict, 
     assert done.stderr.strip().splitlines() == [f"error: {done.stderr.strip()[7:]}"]  # one line
     assert expected in done.stderr and "hunter2" not in done.stdout + done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no run folder, no folder named after a secret
+
+
+# --- a parallel sweep outlives one dead job (point 12) ---
+
+KILLER = '''
+import os, signal
+import lightning as L
+
+
+class KillSelf(L.Callback):
+    """SIGKILLs its own process at iteration 3 when the job's seed is ``victim`` (the OOM killer)."""
+
+    def __init__(self, seed, victim):
+        self.doomed = seed == victim
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self.doomed and module.iteration == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_a_killed_job_of_a_parallel_sweep_fails_alone(tmp_path: Path, mnist_root: Path) -> None:
+    (tmp_path / "killer.py").write_text(KILLER)
+    sweep = tmp_path / "sweep"
+    done = run_module(
+        "ganlab.train",
+        "-m",
+        *TINY,
+        f"paths.data_dir={mnist_root}",
+        "logger=csv",
+        "hydra/launcher=parallel",
+        "seed=1,2",
+        "+callbacks.kill._target_=killer.KillSelf",
+        "+callbacks.kill.seed=${seed}",
+        "+callbacks.kill.victim=2",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1].startswith("error: 1 of 2 sweep job(s) did not complete")
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    by_job = {r["job"]: r for r in rows}
+    assert by_job["0"]["status"] == "completed" and by_job["0"]["iteration"] == "4"
+    assert by_job["1"]["status"] == "failed" and "killed by SIGKILL" in by_job["1"]["error"]
+    healthy = torch.load(sweep / "0" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert healthy["iteration"] == 4
+    assert torch.load(sweep / "1" / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 2

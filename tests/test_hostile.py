@@ -223,9 +223,10 @@ def test_exif_orientation_is_applied_by_every_reader(tmp_path: Path) -> None:
 
 
 def test_credentials_in_urls_are_masked_in_every_file_and_line(tmp_path: Path, mnist_root: Path) -> None:
-    """A one-job sweep with a mirror URL holding a password and a token, W&B (offline) and CSV
-    logging: no file it writes (checkpoints, hparams.yaml, result.json, .hydra/, multirun.yaml,
-    summary, train.log, the W&B run) and no console line holds them; the mask does."""
+    """A one-job sweep with a mirror URL holding a password and a token, W&B (offline, every
+    checkpoint uploaded) and CSV logging: no file it writes (checkpoints, hparams.yaml, result.json,
+    .hydra/, multirun.yaml, summary, train.log, the W&B run and its staged checkpoint copies, which
+    the console names) and no console line holds them; the mask does."""
     secret = "s3cr3tPW"
     token = "tok3nXYZ"
     args = [
@@ -234,11 +235,15 @@ def test_credentials_in_urls_are_masked_in_every_file_and_line(tmp_path: Path, m
         f"paths.data_dir={mnist_root}",
         "logger=[wandb,csv]",
         f"data.mirrors=['http://alice:{secret}@127.0.0.1:9/mnist/','http://127.0.0.1:9/m/?token={token}']",
+        "logger.wandb.log_model=all",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
     ]
-    done = run_module("ganlab.train", *args, cwd=tmp_path)
+    done = run_module("ganlab.train", *args, cwd=tmp_path, env={"WANDB_DATA_DIR": str(tmp_path / "wdata")})
     assert done.returncode == 0, done.stderr[-3000:]
-    written = [p for p in (tmp_path / "sweep").rglob("*") if p.is_file()]
+    staging = tmp_path / "wdata" / "artifacts" / "staging"
+    assert f"W&B keeps a copy of each in {staging} (outside the run directory)" in done.stdout + done.stderr
+    assert any(staging.iterdir())  # what the line says: offline, the staged copies stay until `wandb sync`
+    written = [p for p in [*(tmp_path / "sweep").rglob("*"), *staging.rglob("*")] if p.is_file()]
     names = {p.name for p in written}
     assert {"last.ckpt", "hparams.yaml", "result.json", "overrides.yaml", "multirun.yaml"} <= names, names
     assert any(p.suffix == ".wandb" for p in written)
@@ -342,3 +347,22 @@ def test_a_killed_job_of_a_parallel_sweep_fails_alone(tmp_path: Path, mnist_root
     healthy = torch.load(sweep / "0" / "checkpoints" / "last.ckpt", weights_only=True)
     assert healthy["iteration"] == 4
     assert torch.load(sweep / "1" / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 2
+
+
+def test_a_known_set_too_large_is_not_that_set(tmp_path: Path, http_root, monkeypatch) -> None:
+    """horse2zebra's cap is its measured size, not data.max_extract_gb: the advice says so."""
+    import io
+    import zipfile
+
+    from ganlab.data import downloads
+
+    base, served = http_root
+    monkeypatch.setitem(downloads.KNOWN_SIZES, "toy", 1000)
+    blob = io.BytesIO()
+    with zipfile.ZipFile(blob, "w", zipfile.ZIP_DEFLATED) as zf:
+        for split in ("trainA", "trainB", "testA", "testB"):
+            zf.writestr(f"toy/{split}/a.png", bytes(2000))
+    (served / "toy.zip").write_bytes(blob.getvalue())
+    with pytest.raises(Exception, match=r"it is not the official toy: delete it") as err:
+        downloads.download_cyclegan("toy", tmp_path / "data", url=base + "toy.zip", max_extract_gb=10)
+    assert "max_extract_gb" not in str(err.value)

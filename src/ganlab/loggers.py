@@ -84,6 +84,13 @@ class RunLogger(WandbLogger):
             del init["anonymous"]
         self.upload: bool | str = log_model
         self.written: dict[str, tuple[Path, dict[str, Any]]] = {}  # alias → (file, metadata)
+        if log_model == "all":
+            rank_zero_info(
+                f"W&B: log_model=all uploads every checkpoint saved; W&B keeps a copy of each in "
+                f"{staging_dir()} (outside the run directory) until it is uploaded — offline, until "
+                "`wandb sync`; set WANDB_DATA_DIR to put them elsewhere, or log_model=true for the "
+                "last and best only"
+            )
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
@@ -110,6 +117,13 @@ class RunLogger(WandbLogger):
         artifact = wandb.Artifact(f"model-{self.experiment.id}", type="model", metadata=metadata)
         artifact.add_file(str(path), name=path.name)  # copied into W&B's staging area now
         self.experiment.log_artifact(artifact, aliases=[alias])
+
+
+def staging_dir() -> str:
+    """Where wandb copies a file added to an artifact until it is uploaded (``WANDB_DATA_DIR``)."""
+    from wandb import env
+
+    return os.path.join(env.get_data_dir(), "artifacts", "staging")
 
 
 def wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any) -> RunLogger:

@@ -36,9 +36,15 @@ def verify_archive(archive: Path, name: str, max_bytes: int) -> None:
         with zipfile.ZipFile(archive) as zf:
             declared = sum(i.file_size for i in zf.infolist())
             if declared > max_bytes:  # before testzip, which would inflate every member
+                if name in KNOWN_SIZES:  # a measured size, not the user's cap: the file is not that set
+                    raise DataError(
+                        f"{archive} unpacks to {declared / 1e9:.3g} GB, but the official {name} unpacks to "
+                        f"under {KNOWN_SIZES[name] / 1e9:.3g} GB; it is not the official {name}: delete it "
+                        "and download again (or set data.root=<your own trainA/trainB folder>)"
+                    )
                 raise DataError(
                     f"{archive} unpacks to {declared / 1e9:.3g} GB, more than the {max_bytes / 1e9:.3g} GB "
-                    "allowed (data.max_extract_gb); refusing"
+                    "allowed; if you trust it, raise data.max_extract_gb"
                 )
             bad = zf.testzip()
             names = zf.namelist()

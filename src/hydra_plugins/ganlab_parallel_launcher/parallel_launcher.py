@@ -8,7 +8,6 @@ cloudpickled job): a process that dies marks only its own job failed (its ``resu
 it ended), the other jobs run to their end, and the sweep's summary is written as always.
 """
 
-
 import logging
 import os
 import pickle

@@ -5,9 +5,12 @@ values that used to end in a traceback. Each case reproduces the tester's report
 from __future__ import annotations
 
 import csv
+import re
+import signal
 import struct
 import subprocess
 import sys
+import time
 import warnings
 import zlib
 from pathlib import Path
@@ -17,12 +20,16 @@ import pytest
 import torch
 from PIL import Image
 
+import fabricate
 import official_arch as oa
-from conftest import TINY, run_module
+from conftest import TINY, TINY_CYCLE, make_cfg, run_module
 from ganlab.checkpoint import build_network, load_checkpoint, read_torch_file
-from ganlab.errors import CheckpointError, ConfigError
+from ganlab.cli import one_line, user_error
+from ganlab.errors import CheckpointError, ConfigError, DataError
 from ganlab.files import check_real_bytes
+from ganlab.train import train
 from test_official import photos, translate_cfg
+from test_pix2pix import TINY_P2P
 
 # --- weights that claim more than their bytes (issue 23, point 4) ---
 
@@ -278,26 +285,41 @@ def test_a_failed_download_names_the_url_without_its_password(tmp_path: Path) ->
 # --- environment values are taken literally (point 11) ---
 
 
+def test_an_interpolation_in_an_environment_folder_is_refused_not_resolved(tmp_path: Path) -> None:
+    env = {"SECRET_TOKEN": "hunter2", "GANLAB_DATA_DIR": "${oc.env:SECRET_TOKEN}"}
+    done = run_module("ganlab.train", *TINY, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: GANLAB_DATA_DIR holds an interpolation ('${oc.env:SECRET_TOKEN}'); environment values are "
+        "taken literally, never resolved: set GANLAB_DATA_DIR to a plain folder path"
+    ]
+    assert "hunter2" not in done.stdout + done.stderr
+    assert list(tmp_path.iterdir()) == []  # no run folder, no folder named after the secret
+
+
 @pytest.mark.parametrize(
-    ("env", "expected"),
+    ("value", "expected"),
     [
-        ({"GANLAB_DATA_DIR": "${oc.env:SECRET_TOKEN}"}, "GANLAB_DATA_DIR holds an interpolation"),
-        ({"GANLAB_DATA_DIR": "/etc/hostname"}, "GANLAB_DATA_DIR=/etc/hostname is a file, not a folder"),
-        ({"GANLAB_CACHE_DIR": "/proc/self/fd"}, "is inside /proc, a kernel file system"),
+        ("/etc/hostname", "GANLAB_DATA_DIR=/etc/hostname is a file, not a folder"),
+        ("/proc/self/fd", "GANLAB_DATA_DIR=/proc/self/fd is inside /proc, a kernel file system"),
+        ("/sys", "is inside /sys, a kernel file system"),
     ],
 )
-def test_environment_folders_are_literal_and_checked(tmp_path: Path, env: dict, expected: str) -> None:
-    done = run_module(
-        "ganlab.train",
-        *TINY,
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        env={"SECRET_TOKEN": "hunter2", **env},
-    )
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [f"error: {done.stderr.strip()[7:]}"]  # one line
-    assert expected in done.stderr and "hunter2" not in done.stdout + done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no run folder, no folder named after a secret
+def test_environment_folders_that_cannot_hold_data_are_one_line(
+    monkeypatch, value: str, expected: str
+) -> None:
+    from ganlab.resolvers import folder_from_env
+
+    monkeypatch.setenv("GANLAB_DATA_DIR", value)
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        folder_from_env("GANLAB_DATA_DIR", "data")
+    monkeypatch.setenv("GANLAB_DATA_DIR", "/tmp/ganlab data/${x")
+    with pytest.raises(ConfigError, match="holds an interpolation"):
+        folder_from_env("GANLAB_DATA_DIR", "data")
+    monkeypatch.setenv("GANLAB_DATA_DIR", "/tmp/a folder with $dollar")
+    assert folder_from_env("GANLAB_DATA_DIR", "data") == "/tmp/a folder with $dollar"  # literally
+    monkeypatch.delenv("GANLAB_DATA_DIR")
+    assert folder_from_env("GANLAB_DATA_DIR", "data") == "data"
 
 
 # --- a parallel sweep outlives one dead job (point 12) ---
@@ -366,3 +388,238 @@ def test_a_known_set_too_large_is_not_that_set(tmp_path: Path, http_root, monkey
     with pytest.raises(Exception, match=r"it is not the official toy: delete it") as err:
         downloads.download_cyclegan("toy", tmp_path / "data", url=base + "toy.zip", max_extract_gb=10)
     assert "max_extract_gb" not in str(err.value)
+
+
+# --- one line where a traceback was: sizes and depths that cannot train ---
+
+
+def refusal(run, kind: type[Exception]) -> str:
+    """The one line the command would print for what ``run`` raises (hydra.instantiate wraps it)."""
+    with pytest.raises(Exception) as raised:
+        run()
+    error = user_error(raised.value)
+    assert isinstance(error, kind), raised.value
+    return one_line(error)
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fabricate.paired_folder(tmp_path_factory.mktemp("pairs"))
+
+
+@pytest.fixture(scope="module")
+def unpaired(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = fabricate.unpaired_folder(tmp_path_factory.mktemp("unpaired"))
+    (root / "trainA" / "zz_corrupt.jpg").unlink()
+    return root
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["data.crop_size=0"], r"data.crop_size=0 must be a whole number of pixels from 1 to 4096"),
+        (["data.crop_size=-4"], r"data.crop_size=-4 must be"),
+        (["data.crop_size=100000"], r"data.crop_size=100000 must be .* from 1 to 4096"),
+        (["data.crop_size=40"], r"data.crop_size=40 is larger than data.load_size=36"),
+        (
+            ["data.crop_size=33"],
+            r"turns a 33×33 crop into 36×36; CycleGAN's losses .* data.crop_size=32 or 36",
+        ),
+        (["data.crop_size=7"], r"turns a 7×7 crop into 8×8"),
+    ],
+)
+def test_cyclegan_crop_sizes_that_cannot_train_are_one_line(
+    tmp_path: Path, unpaired: Path, overrides: list[str], expected: str
+) -> None:
+    cfg = make_cfg(tmp_path, [*TINY_CYCLE, f"data.root={unpaired}", *overrides])
+    assert re.search(expected, refusal(lambda: train(cfg), ConfigError))
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            ["model.generator.num_downs=20"],
+            r"model.generator \(UnetGenerator, num_downs=20\) cannot take a 32×32",
+        ),
+        (
+            ["model.discriminator.n_layers=10"],
+            r"model.discriminator \(PatchDiscriminator, n_layers=10\) cannot",
+        ),
+        (
+            ["model.discriminator.in_channels=3"],
+            r"takes 3-channel images but pix2pix feeds it 6 channels; set model.discriminator.in_channels=6",
+        ),
+    ],
+)
+def test_pix2pix_depths_that_cannot_train_are_one_line(
+    tmp_path: Path, pairs: Path, overrides: list[str], expected: str
+) -> None:
+    cfg = make_cfg(tmp_path, [*TINY_P2P, f"data.root={pairs}", "trainer.max_epochs=1", *overrides])
+    assert re.search(expected, refusal(lambda: train(cfg), ConfigError))
+
+
+def test_a_wandb_run_id_that_is_a_path_is_refused() -> None:
+    from ganlab.loggers import wandb_logger
+
+    with pytest.raises(ConfigError, match=r"logger.wandb.id=../../x is not a W&B run id"):
+        wandb_logger(mode="disabled", id="../../x")
+
+
+# --- crafted resume states ---
+
+
+@pytest.fixture(scope="module")
+def mid_epoch(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> Path:
+    """A DCGAN checkpoint saved mid-epoch (iteration 2 of 4): its sampler state is restored on resume."""
+    run = tmp_path_factory.mktemp("mid")
+    train(make_cfg(run, [*TINY, f"paths.data_dir={mnist_root}", "logger=none", "max_iters=2"]))
+    return run / "checkpoints" / "last.ckpt"
+
+
+def _sampler_state(ckpt: dict) -> dict:
+    return ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]["_sampler_iter_state"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda c: c.__setitem__("loops", {"fit_loop": "garbage"}), r"cannot be restored \(AttributeError"),
+        (lambda c: c.__setitem__("optimizer_states", [{"state": {}}, 3]), r"cannot be restored \(KeyError"),
+        (lambda c: c.__setitem__("rng_state", 1.5), r"rng_state is float, not a generator state"),
+        (lambda c: _sampler_state(c).__setitem__("samples_yielded", "x"), r"samples_yielded is str 'x'"),
+        (
+            lambda c: _sampler_state(c)["sampler_iter_state"].__setitem__("generator", 1.5),
+            r"sampler_iter_state.generator is float",
+        ),
+    ],
+)
+def test_crafted_resume_states_are_one_line(
+    tmp_path: Path, mnist_root: Path, mid_epoch: Path, edit, expected: str
+) -> None:
+    ckpt = torch.load(mid_epoch, map_location="cpu", weights_only=True)
+    edit(ckpt)
+    torch.save(ckpt, tmp_path / "crafted.ckpt")
+    cfg = make_cfg(
+        tmp_path / "run",
+        [
+            *TINY,
+            f"paths.data_dir={mnist_root}",
+            "logger=none",
+            "max_iters=4",
+            f"ckpt_path={tmp_path / 'crafted.ckpt'}",
+        ],
+    )
+    with pytest.raises(CheckpointError, match=expected):
+        train(cfg)
+
+
+def test_the_genuine_mid_epoch_checkpoint_resumes(tmp_path: Path, mnist_root: Path, mid_epoch: Path) -> None:
+    cfg = make_cfg(
+        tmp_path,
+        [*TINY, f"paths.data_dir={mnist_root}", "logger=none", "max_iters=4", f"ckpt_path={mid_epoch}"],
+    )
+    train(cfg)
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 4
+
+
+# --- crafted official files and photos translate cannot take ---
+
+
+def _last_conv_index(state: dict) -> int:
+    return max(int(k.split(".")[1]) for k in state if re.fullmatch(r"model\.\d+\.weight", k))
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (
+            lambda: {
+                **(s := oa.ResnetGenerator(3, 3, ngf=4, n_blocks=2).state_dict()),
+                f"model.{_last_conv_index(s)}.weight": torch.tensor(1.0),
+            },
+            r"is a state dict but not an official CycleGAN/pix2pix network",
+        ),
+        (
+            lambda: oa.UnetGenerator(3, 3, 9, ngf=4).state_dict(),
+            r"unet_512 .* cannot take a 256×256 image .* crop_size=512",
+        ),
+        (
+            lambda: oa.ResnetGenerator(1, 3, ngf=4, n_blocks=2).state_dict(),
+            r"takes 1-channel images; translate reads photos as RGB",
+        ),
+    ],
+)
+def test_official_files_translate_cannot_use_are_one_line(tmp_path: Path, make, expected: str) -> None:
+    from ganlab.translate import translate_folder
+
+    torch.save(make(), tmp_path / "g.pth")
+    image = photos(tmp_path / "in", n=1)[0]
+    cfg = translate_cfg(ckpt=tmp_path / "g.pth", input=image, output=tmp_path / "o.png", device="cpu")
+    with pytest.raises((CheckpointError, ConfigError), match=expected):
+        translate_folder(cfg)
+    assert not (tmp_path / "o.png").exists()
+
+
+# --- data files ---
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2\nSmiling Young\na.jpg 1 -1\nb.jpg 1 x\n", r"line 4 is not a file name and 2 values"),
+        ("2\nSmiling Young\na.jpg 1 -1\nb.jpg 1\n", r"line 4 is not a file name and 2 values"),
+        ("2\n", r"has no header"),
+    ],
+)
+def test_a_damaged_celeba_attribute_file_is_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    from ganlab.data.celeba import read_attributes
+
+    (tmp_path / "list_attr_celeba.txt").write_text(text)
+    with pytest.raises(DataError, match=expected):
+        read_attributes(tmp_path / "list_attr_celeba.txt")
+
+
+def test_an_a_b_image_too_narrow_to_split_is_one_line() -> None:
+    from ganlab.data.paired import split_pair
+
+    for size in ((1, 1), (1, 40)):
+        with pytest.raises(DataError, match=r"p.png is 1×\d+ px: an A\|B pair .* at least 2 px"):
+            split_pair(Image.new("RGB", size), "AtoB", "p.png")
+    a, b = split_pair(Image.new("RGB", (2, 1)), "AtoB", "p.png")
+    assert a.shape == b.shape == (3, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--cases", "foo"], "error: --cases foo: not among dcgan28"),
+        (["--cases", "loader", "--folder", "/nonexistent"], "error: --folder /nonexistent: not a folder"),
+        (["--workers", "-1"], "error: --workers -1: must be ≥ 0"),
+        (["--device", "bogus"], "error: --device bogus: not a torch device"),
+    ],
+)
+def test_bench_options_are_one_line(monkeypatch, args: list[str], expected: str) -> None:
+    from ganlab import bench
+
+    monkeypatch.setattr(sys, "argv", ["ganlab-bench", *args])
+    with pytest.raises(SystemExit) as stopped:
+        bench.main()
+    assert str(stopped.value).startswith(expected)
+
+
+def test_ctrl_c_while_a_command_starts_is_one_line(dcgan_ckpt: Path, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ganlab.generate", f"ckpt={dcgan_ckpt}", f"output={tmp_path / 'out'}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    time.sleep(1.0)  # importing torch and Lightning
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode in (-signal.SIGINT, 130), err
+    assert err.strip().splitlines() == ["error: interrupted (Ctrl-C) while starting; nothing was run"], err
+    assert not (tmp_path / "out").exists()

@@ -285,6 +285,30 @@ def run_case(
             "device": name_dev, "batch": case["batch"], "size": case["size"], "switches": extra}  # fmt: skip
 
 
+def check_args(args: argparse.Namespace) -> torch.device:
+    """Each option's value, or one line naming it and what it may be (exit 1)."""
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, ValueError):
+        raise SystemExit(
+            f"error: --device {args.device}: not a torch device; use cpu, cuda or cuda:N"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"error: --device {args.device}: no CUDA GPU is visible here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise SystemExit(f"error: --device {args.device}: the benchmark runs on cpu or cuda")
+    unknown = [n for n in (args.cases or "").split(",") if n and n not in CASES]
+    if unknown:
+        raise SystemExit(f"error: --cases {','.join(unknown)}: not among {', '.join(CASES)}")
+    for name, least in (("workers", 0), ("warmup", 0), ("window", 1), ("repeats", 1)):
+        value = getattr(args, name)
+        if value is not None and value < least:
+            raise SystemExit(f"error: --{name} {value}: must be ≥ {least}")
+    if args.folder is not None and not args.folder.is_dir():
+        raise SystemExit(f"error: --folder {args.folder}: not a folder; give a folder of images")
+    return device
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -307,7 +331,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     quiet_third_party()
-    device = torch.device(args.device)
+    device = check_args(args)
     gpu = device.type == "cuda"
     args.warmup = args.warmup if args.warmup is not None else (20 if gpu else 3)
     args.window = args.window if args.window is not None else (50 if gpu else 5)

@@ -236,6 +236,46 @@ def check_config(ckpt: dict[str, Any], where: str = "checkpoint") -> None:
         raise _refuse(where, "wandb_run_id", f"is {str(run_id)[:40]!r}, not a W&B run id")
 
 
+def _loader_state_problem(value: Any, key: str, depth: int = 0) -> str | None:
+    """What is wrong with a data loader's saved state (counts, flags, RNG states), or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if value >= 0 else f"{key} is {value}, not a count"
+    if isinstance(value, torch.Tensor):
+        ok = value.dtype == torch.uint8 and value.dim() == 1
+        return None if ok else f"{key} is a {value.dtype} tensor, not a generator state"
+    if isinstance(value, dict) and depth < 8:
+        for k, v in value.items():
+            if (problem := _loader_state_problem(v, f"{key}.{k}", depth + 1)) is not None:
+                return problem
+        return None
+    return f"{key} is {type(value).__name__} {str(value)[:30]!r}, not a count or a generator state"
+
+
+def check_resume_state(ckpt: dict[str, Any], where: str = "checkpoint") -> None:
+    """Refuse, before Lightning loads it, a data loader state that it would only trip over once
+    training runs (a mid-epoch resume restores the sampler lazily, at the first batch): counts
+    must be whole numbers ≥ 0 and RNG states uint8 tensors."""
+    loops = ckpt.get("loops")
+    fit = loops.get("fit_loop") if isinstance(loops, dict) else None
+    state = fit.get("state_dict") if isinstance(fit, dict) else None
+    loaders = state.get("combined_loader") if isinstance(state, dict) else None
+    if loaders is None:
+        return
+    if not isinstance(loaders, list | tuple):
+        raise CheckpointError(
+            f"{where}: its data loader state is not a list; the file is damaged or was edited"
+        )
+    for i, loader in enumerate(loaders):
+        problem = _loader_state_problem(loader, f"combined_loader[{i}]")
+        if problem is not None:
+            raise CheckpointError(
+                f"{where}: its data loader state is damaged ({problem}); the file was edited or "
+                "damaged (nothing was trained from it)"
+            )
+
+
 FAMILIES = ("DCGAN", "CycleGAN", "Pix2Pix")  # what the tools know how to use
 
 

@@ -181,6 +181,9 @@ def run_cli(entry: Callable[[], object], tool: str | None = None, doc: str | Non
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         entry()
+    except KeyboardInterrupt:  # during start-up (a started run stops on its own, saving its state)
+        print("error: interrupted (Ctrl-C) while starting; nothing was run", file=sys.stderr)
+        sys.exit(130)
     except Exception as e:
         error = user_error(e)
         if error is None or user_wants_traces:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import netrc
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -130,6 +131,12 @@ def wandb_logger(mode: str = "auto", save_dir: str = ".", **kwargs: Any) -> RunL
     """A W&B logger in the resolved mode. Offline, wandb's banner and end-of-run tables are
     silenced (they repeat the console); the run's folder and the ``wandb sync`` line come at the end,
     when the folder exists (``train._finish_wandb``)."""
+    run_id = kwargs.get("id")
+    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(run_id)):
+        raise ConfigError(
+            f"logger.wandb.id={run_id} is not a W&B run id: up to 64 letters, digits, '-' and '_' "
+            "(it names a folder and the run's URL)"
+        )
     resolved = resolve_mode(mode)
     os.environ["WANDB_MODE"] = resolved  # one decision for the whole process (and its children)
     Path(save_dir).mkdir(parents=True, exist_ok=True)

@@ -151,7 +151,10 @@ def first_difference(shapes: dict[str, torch.Size], state: dict[str, Tensor]) ->
 def identify(state: dict[str, Tensor]) -> OfficialNet | None:
     """The official network a state dict is, or None when it is none of them."""
     state = _drop_stale_stats(state)
-    return _unet(state) or _resnet(state) or _patchgan(state)
+    try:
+        return _unet(state) or _resnet(state) or _patchgan(state)
+    except (IndexError, KeyError, ValueError):  # a layer of the wrong rank (a scalar where a conv is)
+        return None
 
 
 def to_ganlab(state: dict[str, Tensor], net: OfficialNet) -> dict[str, Tensor]:

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab import registry
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig, StopSignal
-from ganlab.checkpoint import check_config, load_checkpoint
+from ganlab.checkpoint import check_config, check_resume_state, load_checkpoint
 from ganlab.cli import config_dir, one_line, report, run_cli, user_error
 from ganlab.errors import (
     CheckpointError,
@@ -52,6 +52,7 @@ def _resume_info(ckpt_path: str | None) -> dict[str, Any]:
         return {}
     ckpt = load_checkpoint(ckpt_path, option="ckpt_path")
     check_config(ckpt, f"ckpt_path={ckpt_path}")  # a file that names code is refused, not trained on
+    check_resume_state(ckpt, f"ckpt_path={ckpt_path}")  # the state Lightning restores lazily, mid-run
     iteration = ckpt.get("iteration")
     if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
         raise CheckpointError(
@@ -136,6 +137,27 @@ def check_pairing(model: L.LightningModule, datamodule: L.LightningDataModule, c
         )
 
 
+DEPTH_SETTINGS = ("num_downs", "n_blocks", "n_layers")  # shown when a network does not fit the size
+
+
+def check_sizes(model: L.LightningModule, datamodule: L.LightningDataModule, cfg: DictConfig) -> None:
+    """A translation model's networks tried at the data's crop size on the meta device (no memory):
+    a crop or depth that cannot train is one line with sizes that can, before anything runs."""
+    preprocess = getattr(datamodule, "preprocess", None)
+    check = getattr(model, "check_sizes", None)
+    if check is None or getattr(preprocess, "mode", None) not in (
+        "resize_and_crop",
+        "crop",
+        "scale_width_and_crop",
+    ):
+        return
+    settings = {
+        f"model.{key}": {k: v for k, v in (cfg.model.get(key) or {}).items() if k in DEPTH_SETTINGS}
+        for key in ("generator", "discriminator")
+    }
+    check(int(preprocess.crop_size), settings)
+
+
 def auto_resume_path(cfg: DictConfig) -> str | None:
     """``ckpt_path``, else this run directory's own last.ckpt (a requeued or repeated job continues)."""
     if cfg.get("ckpt_path"):
@@ -216,6 +238,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         config["data_split"] = datamodule.split_info()
     model = build(cfg.model, "model")
     check_pairing(model, datamodule, cfg)
+    check_sizes(model, datamodule, cfg)
     callbacks = build_callbacks(cfg, config, registry.plugin_origins(parts))
     loggers = build_loggers(cfg, resume, info)
     budget = {}
@@ -245,12 +268,14 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         kept = f"; last good checkpoint: {last}" if last and last.exists() else ""
         raise type(error)(f"{error}{kept}") from e
     except RuntimeError as e:
-        if "state_dict" in str(e) and ckpt_path:
+        if "state_dict" in str(e) and ckpt_path and "Error(s) in loading state_dict" in str(e):
             raise CheckpointError(
                 f"ckpt_path={ckpt_path} does not fit the configured model (different model or "
                 "data settings); pass the overrides of the original run (its .hydra/overrides.yaml)"
             ) from None
-        raise
+        raise _restore_failure(e, ckpt_path) or e from None
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as e:
+        raise _restore_failure(e, ckpt_path) or e from None
     finally:
         result["iteration"] = getattr(model, "iteration", None)
         if fid is not None:
@@ -262,6 +287,25 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
             error.exit_code, error.requeue = 128 + signal.SIGUSR2, stop.requeue
         raise error
     return fid.best if fid is not None else None
+
+
+def _restore_failure(error: BaseException, ckpt_path: str | None) -> CheckpointError | None:
+    """A checkpoint's state that does not restore (crafted or damaged loops, optimizer, sampler or
+    RNG state), as one line: the error was raised while Lightning or ganlab loaded it."""
+    if not ckpt_path or isinstance(error, GanlabError):
+        return None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        code = frame.f_code
+        if code.co_filename.endswith("checkpoint_connector.py") or code.co_name in RESTORING:
+            short = " ".join(f"{type(error).__name__}: {error}".split())[:160]
+            return CheckpointError(
+                f"ckpt_path={ckpt_path} cannot be restored ({short}); the file is damaged or was edited "
+                "(nothing was trained from it)"
+            )
+    return None
+
+
+RESTORING = ("load_state_dict", "on_load_checkpoint", "_load_from_state_dict", "set_state")
 
 
 def preflight(datamodule: L.LightningDataModule, fid: FIDCallback | None) -> None:

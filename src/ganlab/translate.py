@@ -34,6 +34,7 @@ from ganlab.checkpoint import build_network, has_ema, is_ganlab, model_kind, rea
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import IMG_EXTENSIONS, find_unreadable, image_size, list_images, load_rgb
 from ganlab.errors import CheckpointError, ConfigError, DataError
+from ganlab.modules.shapes import DoesNotFit, first_conv_channels, nearby_sizes, on_meta
 from ganlab.official import build_official, is_state_dict, official_inference, resolve_model
 from ganlab.outputs import check_apart, check_new_files, write_image
 from ganlab.train import CONFIG_DIR
@@ -160,6 +161,47 @@ def check_fits(net: nn.Module, path: Path, height: int, width: int, budget: int,
         f"largest {'tile' if tile else 'image'} that fits is about {largest}×{largest} px: use "
         f"tile={max(16, min(512, largest // 4 * 4))} (overlapping tiles, blended seams), size=crop, or "
         "max_memory_gb=<GB>"
+    )
+
+
+def check_rgb(net: nn.Module, translator: Translator) -> None:
+    channels = first_conv_channels(net)
+    if channels is not None and channels != 3:
+        raise ConfigError(
+            f"the generator ({translator.what}) takes {channels}-channel images; translate reads photos "
+            "as RGB (3 channels)"
+        )
+
+
+def check_takes(net: nn.Module, translator: Translator, height: int, width: int, size: str) -> None:
+    """The generator run on a (height, width) image on the meta device (shapes only): a size its
+    depth cannot take is one line with the sizes it can, before any photo is decoded."""
+    padded = (height + (-height % 4), width + (-width % 4))  # as _forward pads
+
+    def fits(side: int) -> bool:
+        try:
+            return tuple(on_meta(net, torch.zeros(1, 3, side, side)).shape[-2:]) == (side, side)
+        except DoesNotFit:
+            return False
+
+    try:
+        out = on_meta(net, torch.zeros(1, 3, *padded))
+        if tuple(out.shape[-2:]) == padded:
+            return
+        problem = f"returns {out.shape[-2]}×{out.shape[-1]}"
+    except NotImplementedError:
+        return
+    except DoesNotFit as e:
+        problem = f"fails: {e}"
+    others = nearby_sizes(max(height, width), fits)
+    fix = (
+        f"crop_size={' or '.join(map(str, others))} (the size it was trained at)"
+        if others
+        else "another size"
+    )
+    raise ConfigError(
+        f"the generator ({translator.what}) cannot take a {width}×{height} image ({problem}); use "
+        f"{'size=crop with ' if size == 'native' else ''}{fix}"
     )
 
 
@@ -296,11 +338,17 @@ def translate_folder(cfg: DictConfig) -> int:
         raise ConfigError("output would replace an input image; choose another output or set overwrite=true")
     batch_size = int(cfg.batch_size)
     budget = memory_budget(device, cfg.get("max_memory_gb"))
+    check_rgb(net, translator)
+    sizes = set()
     for path in paths if cfg.size == "native" else []:  # from the headers: before anything is decoded
         width, height = image_size(path)
         check_fits(net, path, height, width, budget, tile)
+        sizes.add((min(height, tile), min(width, tile)) if tile else (height, width))
     if cfg.size == "crop":
         check_fits(net, paths[0], crop * batch_size, crop, budget, None)
+        sizes.add((crop, crop))
+    for height, width in sorted(sizes):
+        check_takes(net, translator, height, width, cfg.size)
     check_readable(paths)
     batch: list[tuple[Path, Tensor]] = []
     for i, (path, target) in enumerate(zip(paths, targets, strict=True)):

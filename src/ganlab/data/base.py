@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import RandomSampler
 
-from ganlab.errors import ConfigError
+from ganlab.errors import CheckpointError, ConfigError
 from ganlab.pixels import Batch, batch_to_model_range, to_model_range  # noqa: F401
 from ganlab.reference import Reference
 from ganlab.registry import declare_kind
@@ -88,10 +88,22 @@ class DeviceBatches:
         return {"epoch": self.position[0], "done": self.position[1]}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        epoch, done = state["epoch"], state["done"]
+        epoch, done = state_ints(state, ("epoch", "done"))
         if done >= len(self):  # saved at the end of an epoch: the next one starts afresh
             epoch, done = epoch + 1, 0
         self.epoch, self.start, self.position = epoch, done, (epoch, done)
+
+
+def state_ints(state: Any, keys: tuple[str, ...]) -> tuple[int, ...]:
+    """The whole numbers ≥ 0 a sampler's saved state holds, or one line: a crafted or damaged state
+    never reaches the sampler."""
+    values = tuple(state.get(k) if isinstance(state, dict) else None for k in keys)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise CheckpointError(
+            f"the checkpoint's data sampler state ({str(state)[:80]}) is not {'/'.join(keys)} counts; "
+            "the file is damaged or was edited (nothing was trained from it)"
+        )
+    return values
 
 
 def _as_batch(batch: Batch) -> Batch:

@@ -23,12 +23,20 @@ SPLITS = {"train": "0", "test": "2"}  # the official partition: 0 train, 1 valid
 def read_attributes(path: Path) -> tuple[list[str], dict[str, list[int]]]:
     """(attribute names, {file: [±1, ...]}) of ``list_attr_celeba.txt`` (count, header, rows)."""
     lines = path.read_text().splitlines()
+    if len(lines) < 2:
+        raise DataError(f"{path} has no header (a count line, then the attribute names); the file is damaged")
     names = lines[1].split()
     rows = {}
-    for line in lines[2:]:
+    for number, line in enumerate(lines[2:], start=3):
         parts = line.split()
-        if parts:
-            rows[parts[0]] = [int(v) for v in parts[1:]]
+        if not parts:
+            continue
+        if len(parts) != len(names) + 1 or any(v not in ("1", "-1", "0") for v in parts[1:]):
+            raise DataError(
+                f"{path} line {number} is not a file name and {len(names)} values of 1 or -1 "
+                f"({line[:60]!r}); the file is damaged: delete it to download it again"
+            )
+        rows[parts[0]] = [int(v) for v in parts[1:]]
     return names, rows
 
 

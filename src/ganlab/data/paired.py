@@ -24,9 +24,16 @@ from ganlab.registry import register
 DIRECTIONS = ("AtoB", "BtoA")
 
 
-def split_pair(image: Image.Image, direction: str) -> tuple[Tensor, Tensor]:
+def split_pair(
+    image: Image.Image, direction: str, path: Path | str = "an A|B image"
+) -> tuple[Tensor, Tensor]:
     """An A|B image → (source, target) uint8 (3, H, W): the left half is A, the right half B (the
     official split at ⌊w/2⌋); BtoA swaps them. Halves of unequal width (odd w) are resized to match."""
+    if image.width < 2:
+        raise DataError(
+            f"{path} is {image.width}×{image.height} px: an A|B pair holds A and B side by side, so it needs "
+            "at least 2 px of width; remove it"
+        )
     pixels = TF.pil_to_tensor(image)
     half = pixels.shape[-1] // 2
     a, b = pixels[..., :half], pixels[..., half:]
@@ -47,7 +54,8 @@ class PairedImages(Dataset):
 
     def __getitem__(self, tagged: int) -> dict[str, Tensor]:
         g = torch.Generator().manual_seed(_item_seed(self.seed, tagged))
-        a, b = split_pair(load_rgb(self.paths[tagged % len(self)]), self.direction)
+        path = self.paths[tagged % len(self)]
+        a, b = split_pair(load_rgb(path), self.direction, path)
         both = self.preprocess(torch.cat([a, b]), g)  # (6, crop, crop): the same crop and flip
         return {"A": both[:3], "B": both[3:]}
 
@@ -166,7 +174,7 @@ class PairedDataModule(L.LightningDataModule):
         sources, targets = [], []
         name = self.eval_split(split)  # sets up the paths first
         for path in self.paths[name][:limit]:
-            a, b = split_pair(load_rgb(path), self.direction)
+            a, b = split_pair(load_rgb(path), self.direction, path)
             sources.append(TF.resize(a, [size, size], interpolation=TF.InterpolationMode.BICUBIC))
             targets.append(TF.resize(b, [size, size], interpolation=TF.InterpolationMode.BICUBIC))
         return torch.stack(sources), torch.stack(targets)

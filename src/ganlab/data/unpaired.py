@@ -17,6 +17,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from ganlab.data.base import state_ints
 from ganlab.data.downloads import download_cyclegan
 from ganlab.data.images import fingerprint, load_rgb, usable_images
 from ganlab.errors import ConfigError, DataError
@@ -27,12 +28,23 @@ from ganlab.registry import register
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 
 
+MAX_CROP = 4096  # the largest crop ganlab trains on (also what a checkpoint may claim)
+
+
 class Preprocess:
     """The official ``--preprocess`` choices, drawn from a given generator (reproducible)."""
 
     def __init__(self, mode: str, load_size: int, crop_size: int, flip: bool) -> None:
         if mode not in PREPROCESS:
             raise ConfigError(f"data.preprocess={mode} is not one of {', '.join(PREPROCESS)}")
+        for key, value, most in (("crop_size", crop_size, MAX_CROP), ("load_size", load_size, 2 * MAX_CROP)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise ConfigError(f"data.{key}={value} must be a whole number of pixels from 1 to {most}")
+        if mode in ("resize_and_crop", "scale_width_and_crop") and crop_size > load_size:
+            raise ConfigError(
+                f"data.crop_size={crop_size} is larger than data.load_size={load_size}: images are resized "
+                f"to load_size, then cropped; set crop_size ≤ load_size (the official 286 → 256)"
+            )
         self.mode, self.load_size, self.crop_size, self.flip = mode, load_size, crop_size, flip
 
     def _crop(self, image: Tensor, g: torch.Generator) -> Tensor:
@@ -126,8 +138,9 @@ class _EpochOrder:
             self._start(state["offset"] // max(self.n, 1))
             self.i = int(state["inner"].get("samples_yielded", 0))
             return
-        self._start(state["epoch"])
-        self.i = state["i"]
+        epoch, self_i = state_ints(state, ("epoch", "i"))
+        self._start(epoch)
+        self.i = self_i
 
 
 class EpochTaggedSampler(Sampler[int]):

@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
-from ganlab.errors import NonFiniteLossError
+from ganlab.errors import CheckpointError, NonFiniteLossError
 from ganlab.registry import declare_kind
 
 
@@ -127,7 +127,15 @@ class GanModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = checkpoint.get("iteration", 0)
         self._last_finite_check = self.iteration
-        self._rng, self._rng_state = None, checkpoint.get("rng_state")
+        state = checkpoint.get("rng_state")
+        if state is not None and not (
+            isinstance(state, Tensor) and state.dtype == torch.uint8 and state.dim() == 1
+        ):
+            raise CheckpointError(
+                f"the checkpoint's rng_state is {type(state).__name__}, not a generator state (uint8 "
+                "tensor); the file is damaged or was edited (nothing was trained from it)"
+            )
+        self._rng, self._rng_state = None, state
         self._resumed = True
 
     optimizer_names: tuple[str, ...] = ("G", "D")  # configure_optimizers' order, for messages

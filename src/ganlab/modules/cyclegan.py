@@ -16,6 +16,7 @@ from ganlab.modules.augment import diff_augment, parse_policy
 from ganlab.modules.base import GanModule
 from ganlab.modules.ema import check_decay, ema_copy, ramped_decay, update_ema
 from ganlab.modules.pool import ImagePool
+from ganlab.modules.shapes import check_translation
 from ganlab.pixels import to_model_range
 from ganlab.registry import register
 
@@ -152,6 +153,10 @@ class CycleGAN(GanModule):
         metrics["train/loss_g"] = loss_g.detach()
         metrics["train/lr"] = opt_g.param_groups[0]["lr"]
         self.log_step(metrics, batch_size=real_a.shape[0])
+
+    def check_sizes(self, size: int, settings: dict[str, dict]) -> None:
+        """G returns a ``size`` crop at its size and D takes it (``modules.shapes``), before training."""
+        check_translation(self.g_a, self.d_a, size, lambda a, b: b, "CycleGAN", settings)
 
     def d_view(self, x: Tensor) -> Tensor:
         """What a discriminator sees: DiffAugment when ``model.augment`` is set (off by default)."""

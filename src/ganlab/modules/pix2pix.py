@@ -16,6 +16,7 @@ from ganlab.errors import ConfigError
 from ganlab.losses import get_loss
 from ganlab.modules.base import GanModule
 from ganlab.modules.cyclegan import linear_decay
+from ganlab.modules.shapes import check_translation
 from ganlab.pixels import to_model_range
 from ganlab.registry import register
 
@@ -68,6 +69,10 @@ class Pix2Pix(GanModule):
 
     def networks(self) -> list[nn.Module]:
         return [self.generator, self.discriminator]
+
+    def check_sizes(self, size: int, settings: dict[str, dict]) -> None:
+        """G returns a ``size`` crop at its size and D takes A and B stacked (``modules.shapes``)."""
+        check_translation(self.generator, self.discriminator, size, lambda a, b: a + b, "pix2pix", settings)
 
     def forward(self, a: Tensor) -> Tensor:
         return self.generator(a)

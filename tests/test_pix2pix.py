@@ -222,6 +222,10 @@ def test_lpips_weights_are_fetched_once_and_checked(tmp_path: Path, http_root, m
     with pytest.raises(lpips.MissingLpipsWeightsError, match=r"failed.*metrics\.lpips\.enabled=false"):
         lpips.resolve_alexnet(None)
     cached = tmp_path / "hub" / "checkpoints" / lpips.ALEXNET_FILE
-    cached.write_bytes((served / lpips.ALEXNET_FILE).read_bytes())  # e.g. copied by hand: used as is
-    assert lpips.resolve_alexnet(None) == cached
+    cached.write_bytes((served / lpips.ALEXNET_FILE).read_bytes())  # other weights under the cache's name
+    with pytest.raises(
+        lpips.MissingLpipsWeightsError, match=r"is not the published .* metrics.lpips.weights_path="
+    ):
+        lpips.resolve_alexnet(None)  # never used as the published file (a poisoned cache)
+    assert lpips.resolve_alexnet(str(cached)) == cached  # the user's own file, named: used as it is
     assert lpips.Lpips(cached)(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)).item() == 0

@@ -29,6 +29,8 @@ PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", 
 
 
 MAX_CROP = 4096  # the largest crop ganlab trains on (also what a checkpoint may claim)
+CROPPING = ("resize_and_crop", "crop", "scale_width_and_crop")
+RESIZING = ("resize_and_crop", "scale_width", "scale_width_and_crop")
 
 
 class Preprocess:
@@ -37,7 +39,9 @@ class Preprocess:
     def __init__(self, mode: str, load_size: int, crop_size: int, flip: bool) -> None:
         if mode not in PREPROCESS:
             raise ConfigError(f"data.preprocess={mode} is not one of {', '.join(PREPROCESS)}")
-        for key, value, most in (("crop_size", crop_size, MAX_CROP), ("load_size", load_size, 2 * MAX_CROP)):
+        used = [("crop_size", crop_size, MAX_CROP)] if mode in CROPPING else []
+        used += [("load_size", load_size, 2 * MAX_CROP)] if mode in RESIZING else []
+        for key, value, most in used:  # the sizes this mode uses ("none" uses neither)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
                 raise ConfigError(f"data.{key}={value} must be a whole number of pixels from 1 to {most}")
         if mode in ("resize_and_crop", "scale_width_and_crop") and crop_size > load_size:

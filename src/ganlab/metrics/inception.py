@@ -48,9 +48,7 @@ def resolve_weights(weights_path: str | None, download: bool = True, allow_other
         return check_weights(path, allow_other)
     path = hub_weights_path()
     if path.is_file():
-        if allow_other or weights_sha256(path).startswith(PUBLISHED_SHA256):
-            return path
-        path.unlink()  # the cache's name with other contents: never used, fetched again
+        return check_weights(path, allow_other)  # the cache's name with other contents is never used
     reason = "downloads disabled"
     if download:
         reason = fetch_once(
@@ -89,9 +87,13 @@ def resolve_hub_file(
         return path
     path = Path(torch.hub.get_dir()) / "checkpoints" / name
     if path.is_file():
-        if weights_sha256(path).startswith(sha_prefix):
-            return path
-        path.unlink()  # the cache's name with other contents: never used, fetched again
+        digest = weights_sha256(path)
+        if not digest.startswith(sha_prefix):  # the cache's name with other contents: never used
+            raise error(
+                f"{path} is not the published {name} (sha256 {digest[:16]}…, published {sha_prefix}…); "
+                f"delete it to fetch it again, or pass {option}=<file> to use a file of your own"
+            )
+        return path
     reason = "downloads disabled"
     if download:
 

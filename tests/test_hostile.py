@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
 import fabricate
@@ -607,6 +608,21 @@ def test_bench_options_are_one_line(monkeypatch, args: list[str], expected: str)
     with pytest.raises(SystemExit) as stopped:
         bench.main()
     assert str(stopped.value).startswith(expected)
+
+
+def test_an_output_that_is_a_folder_is_one_line_even_with_overwrite(dcgan_ckpt: Path, tmp_path: Path) -> None:
+    from ganlab.export import export_onnx
+    from ganlab.train import CONFIG_DIR
+
+    (tmp_path / "g.onnx").mkdir()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            "export", [f"ckpt={dcgan_ckpt}", "format=onnx", f"output={tmp_path / 'g.onnx'}", "overwrite=true"]
+        )
+    assert re.fullmatch(
+        r".*g\.onnx is a folder; give a file name .*", refusal(lambda: export_onnx(cfg), ConfigError)
+    )
+    assert (tmp_path / "g.onnx").is_dir() and not list(tmp_path.glob(".g.onnx*"))
 
 
 def test_ctrl_c_while_a_command_starts_is_one_line(dcgan_ckpt: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ganlab.errors import CheckpointError, DiskError, GanlabError
+from ganlab.errors import CheckpointError, ConfigError, DiskError, GanlabError
 
 ADVICE = {
     errno.ENOSPC: "the disk is full: free space or write elsewhere",
@@ -131,6 +131,8 @@ def replacing(path: str | Path, unique: bool = False, publish: bool = True) -> I
     ``publish=False``: this process only takes part (a DDP rank that is not rank 0 writes nothing).
     """
     path = Path(path)
+    if path.is_dir():  # os.replace cannot put a file over a folder: say so before writing anything
+        raise ConfigError(f"{path} is a folder; give a file name for this output, or choose another output")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp" if unique else f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

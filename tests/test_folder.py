@@ -11,6 +11,7 @@ from PIL import Image
 
 import fabricate
 from conftest import TINY, make_cfg, run_module
+from ganlab.cli import one_line, user_error
 from ganlab.data.celeba import CelebADataModule
 from ganlab.data.folder import ImageFolderDataModule, fingerprint
 from ganlab.errors import ConfigError, DataError
@@ -187,13 +188,18 @@ def test_bad_folders_fail_in_one_line_before_training(tmp_path: Path, make, over
     args = ["data=image_folder", f"data.root={root}", "data.image_size=16", "data.holdout=0",
             "data.num_workers=0", conditional, *TINY, "data.batch_size=2", "logger=csv",
             *overrides]  # fmt: skip
-    result = run_module("ganlab.train", *args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
-    assert result.returncode == 1, result.stderr[-2000:]
-    error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith("error: ") and expected in error, error
-    assert not (tmp_path / "run" / "checkpoints").exists()
-    if "data.labels=folder" in overrides or "data.batch_size=16" in overrides:  # config errors
+    if "data.labels=folder" in overrides or "data.batch_size=16" in overrides:  # config errors: the CLI
+        result = run_module("ganlab.train", *args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+        assert result.returncode == 1, result.stderr[-2000:]
+        error = result.stderr.strip().splitlines()[-1]
+        assert error.startswith("error: ") and expected in error, error
         assert not (tmp_path / "run").exists()  # leave nothing behind
+        return
+    with pytest.raises(Exception) as raised:  # data errors: the same line, in-process (seconds saved)
+        train(make_cfg(tmp_path / "run", args))
+    error = one_line(user_error(raised.value))
+    assert isinstance(user_error(raised.value), DataError | ConfigError) and expected in error, error
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_a_config_error_never_removes_an_existing_run_dir(tmp_path: Path, classes_root: Path) -> None:

@@ -342,6 +342,7 @@ class KillSelf(L.Callback):
 '''
 
 
+@pytest.mark.slow  # a two-job parallel sweep (~12 s): CI's slow step
 def test_a_killed_job_of_a_parallel_sweep_fails_alone(tmp_path: Path, mnist_root: Path) -> None:
     (tmp_path / "killer.py").write_text(KILLER)
     sweep = tmp_path / "sweep"

@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 from PIL import Image
 
 from conftest import run_module
 from ganlab.errors import ConfigError
+from ganlab.generate import generate
 from ganlab.latent import arithmetic, interpolation_path, latents, load_generator, render, slerp
+from ganlab.train import CONFIG_DIR
 
 
 @pytest.fixture
@@ -18,20 +22,24 @@ def ckpt(dcgan_ckpt: Path) -> Path:
     return dcgan_ckpt
 
 
+def generate_cfg(**options: object) -> DictConfig:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("generate", [f"{k}={v}" for k, v in options.items()])
+
+
 def test_generate_folder_is_deterministic_and_sized(ckpt: Path, tmp_path: Path) -> None:
-    for name in ("a", "b"):
-        result = run_module(
-            "ganlab.generate", f"ckpt={ckpt}", "n=5", "seed=3", f"output={tmp_path / name}", cwd=tmp_path
-        )
-        assert result.returncode == 0, result.stderr
+    """The command's files equal those of the same call in another process (in-process here), and
+    another seed gives other samples."""
+    result = run_module(
+        "ganlab.generate", f"ckpt={ckpt}", "n=5", "seed=3", f"output={tmp_path / 'a'}", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    generate(generate_cfg(ckpt=ckpt, n=5, seed=3, output=tmp_path / "b"))
     files = sorted((tmp_path / "a").iterdir())
     assert [p.name for p in files] == [f"{i:05d}.png" for i in range(5)]
     assert all(Image.open(p).size == (32, 32) for p in files)  # MNIST padded to 32 by default
     assert all(p.read_bytes() == (tmp_path / "b" / p.name).read_bytes() for p in files)
-    other = run_module(
-        "ganlab.generate", f"ckpt={ckpt}", "n=5", "seed=4", f"output={tmp_path / 'c'}", cwd=tmp_path
-    )
-    assert other.returncode == 0
+    generate(generate_cfg(ckpt=ckpt, n=5, seed=4, output=tmp_path / "c"))
     assert (tmp_path / "c" / "00000.png").read_bytes() != (tmp_path / "a" / "00000.png").read_bytes()
 
 

@@ -45,8 +45,14 @@ def report(error: BaseException) -> None:
 
 class _DropAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()  # Lightning's advert; its note that our summary replaced its own
-        return "litlogger" not in message and "Skipping setting a default `ModelSummary`" not in message
+        message = record.getMessage()  # Lightning's advert; its note that our summary replaced its own;
+        # its stop reason, which names max_epochs when max_iters or a signal stopped the run (train
+        # prints the true one)
+        return (
+            "litlogger" not in message
+            and "Skipping setting a default `ModelSummary`" not in message
+            and not (message.startswith("`Trainer.fit` stopped:") and "No training batches" not in message)
+        )
 
 
 def quiet_third_party() -> None:

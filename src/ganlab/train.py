@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from ganlab import registry
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig, StopSignal
 from ganlab.checkpoint import check_config, check_resume_state, load_checkpoint
-from ganlab.cli import config_dir, one_line, report, run_cli, user_error
+from ganlab.cli import config_dir, one_line, quiet_third_party, report, run_cli, user_error
 from ganlab.errors import (
     CheckpointError,
     ConfigError,
@@ -38,7 +38,7 @@ from ganlab.files import disk_error, is_disk_error, write_text
 from ganlab.loggers import define_summaries
 from ganlab.metrics.callback import FIDCallback
 from ganlab.plugins import load_plugins, register_run_parts
-from ganlab.redact import redact, redact_files, redact_text, redacted_argv
+from ganlab.redact import redact, redact_files, redact_logging, redact_text, redacted_argv
 from ganlab.rundir import discard_run_dir, user_folder
 from ganlab.sweep import LAST_SWEEP, assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
 from ganlab.validate import check_run
@@ -280,6 +280,8 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         result["iteration"] = getattr(model, "iteration", None)
         if fid is not None:
             result["final_fid"], result["best_fid"] = fid.last, fid.best
+    if stop.received is None:
+        rank_zero_info(f"training stopped: {stop_reason(cfg, trainer, model)} (iteration {model.iteration})")
     if stop.received is not None:
         error = _interrupted(stop.received, model, callbacks)
         if stop.requeue is not None:  # SIGUSR2 under submitit: requeued once the run is closed
@@ -306,6 +308,23 @@ def _restore_failure(error: BaseException, ckpt_path: str | None) -> CheckpointE
 
 
 RESTORING = ("load_state_dict", "on_load_checkpoint", "_load_from_state_dict", "set_state")
+
+
+def stop_reason(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) -> str:
+    """Why a run that was not interrupted ended, in the settings the user gave."""
+    if cfg.get("max_iters") and getattr(model, "iteration", 0) >= cfg.max_iters:
+        return f"max_iters={cfg.max_iters} reached"
+    if trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps:
+        return f"trainer.max_steps={trainer.max_steps} reached"
+    if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:
+        given = cfg.trainer.get("max_epochs")
+        if given is None and hasattr(model, "default_max_epochs"):
+            return (
+                f"the model's {trainer.max_epochs} epochs are done (its default: set trainer.max_epochs "
+                "or max_iters)"
+            )
+        return f"trainer.max_epochs={trainer.max_epochs} reached"
+    return "the trainer stopped (a callback asked it to)"
 
 
 def preflight(datamodule: L.LightningDataModule, fid: FIDCallback | None) -> None:
@@ -398,6 +417,8 @@ def _file_log(message: str) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    quiet_third_party()  # again in this process: a sweep job of any launcher is a process of its own
+    redact_logging()
     log_to_run_dir()
     redact_files(Path(HydraConfig.get().runtime.output_dir) / ".hydra")  # credentials of the command line
     if HydraConfig.get().mode == RunMode.MULTIRUN:

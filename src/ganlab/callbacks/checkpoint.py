@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -126,6 +127,9 @@ class StopSignal(Callback):
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop:
             trainer.should_stop = True
+            # Lightning runs a validation pass when a run asks to stop early (its early-stopping
+            # path): not for a signal — save, grid, one line, exit. No epoch number is a multiple of this.
+            trainer.check_val_every_n_epoch = sys.maxsize
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.restore()

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import torch
 
+import fabricate
 from conftest import TINY, make_cfg
 from ganlab.cli import quiet_third_party
-from ganlab.errors import Interrupted
+from ganlab.errors import DataError, Interrupted
 from ganlab.train import train
 
 
@@ -68,3 +70,60 @@ def test_the_stop_reason_is_the_true_one_and_said_once(tmp_path: Path, mnist_roo
     train(make_cfg(tmp_path / "b", [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
     said = [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
     assert said == ["training stopped: trainer.max_epochs=1 reached (iteration 4)"], said
+
+
+# --- advice that works for the tool at hand ---
+
+
+def test_evaluate_without_inception_weights_never_advises_metrics_none(tmp_path: Path, monkeypatch) -> None:
+    """Offline, evaluate named "metrics=none" as a way out; evaluate metrics=none then said that leaves
+    nothing to evaluate. It names only the ways to get the weights; training still offers both."""
+    from hydra import compose, initialize_config_dir
+
+    from ganlab.evaluate import evaluate
+    from ganlab.metrics.inception import MissingWeightsError, resolve_weights
+    from ganlab.train import CONFIG_DIR
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    folders = [fabricate.image_folder(tmp_path / name, per_class=2) for name in ("real", "fake")]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("evaluate", [f"real={folders[0]}", f"fake={folders[1]}", "device=cpu"])
+    with pytest.raises(MissingWeightsError) as err:
+        evaluate(cfg)
+    assert "metrics.fid.weights_path=<file>" in str(err.value) and "metrics=none" not in str(err.value)
+    with pytest.raises(MissingWeightsError, match=r"or turn FID off with metrics=none$"):
+        resolve_weights(None, download=False)  # what a training run's preflight says
+
+
+def test_a_failed_translation_set_download_says_where_to_put_the_data(tmp_path: Path, http_root) -> None:
+    from ganlab.data.downloads import download_cyclegan, download_pix2pix
+
+    base, _ = http_root
+    data = tmp_path / "data"
+    with pytest.raises(DataError) as err:
+        download_cyclegan("horse2zebra", data, url=f"{base}horse2zebra.zip")
+    assert (
+        f"download {base}horse2zebra.zip and unzip it in {data} (giving {data / 'horse2zebra'}/trainA"
+        in str(err.value)
+    )
+    assert "data.root=" in str(err.value)
+    with pytest.raises(DataError) as err:
+        download_pix2pix("facades", data, url=f"{base}facades.tar.gz")
+    assert f"unpack it in {data} (giving {data / 'facades'}/train/ of A|B images)" in str(err.value)
+    assert list(data.iterdir()) == []  # nothing half-made
+
+
+def test_the_export_extra_advice_names_this_checkout(monkeypatch, tmp_path: Path) -> None:
+    import sys
+
+    from ganlab.errors import ConfigError
+    from ganlab.export import export_onnx
+
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError) as err:
+        export_onnx(None)  # type: ignore[arg-type]  (the check comes first)
+    assert str(err.value) == (
+        "format=onnx needs the export extra (onnx, onnxruntime): "
+        f"pip install '{repo}[export]' (this checkout)"
+    )

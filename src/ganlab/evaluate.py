@@ -64,7 +64,9 @@ def _evaluator(cfg: DictConfig, device: torch.device) -> FIDEvaluator:
     found: dict[str, Path] = {}
     problems: list[GanlabError] = []  # every missing weights file named at once, as training's preflight
     wanted = {
-        "inception": lambda: resolve_weights(m.fid.weights_path, allow_other=bool(m.fid.allow_other_weights))
+        "inception": lambda: resolve_weights(  # evaluate is FID: no advice to turn it off
+            m.fid.weights_path, allow_other=bool(m.fid.allow_other_weights), off=None
+        )
     }
     if m.get("prc"):
         wanted["vgg"] = lambda: resolve_vgg16((m.get("vgg") or {}).get("weights_path"))

@@ -81,6 +81,15 @@ def export_official(cfg: DictConfig) -> list[Path]:
     return list(files.values())
 
 
+def install_hint(extra: str) -> str:
+    """How to install an extra here: this source checkout's own path when ganlab runs from one
+    (an editable install), else the index form."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() and (root / "src" / "ganlab").is_dir():
+        return f"pip install '{root}[{extra}]' (this checkout)"
+    return f"pip install 'ganlab[{extra}]' (or, in a clone: pip install '<clone>[{extra}]')"
+
+
 def export_onnx(cfg: DictConfig) -> tuple[Path, float]:
     """The generator as ONNX; returns (file, max abs diff vs PyTorch). A translator (CycleGAN,
     pix2pix, an official file) maps ``image`` → ``translated`` with dynamic batch/height/width; a
@@ -89,8 +98,7 @@ def export_onnx(cfg: DictConfig) -> tuple[Path, float]:
         import onnxruntime
     except ImportError:
         raise ConfigError(
-            "format=onnx needs the export extra: pip install 'ganlab[export]' (from a clone: "
-            "pip install '.[export]')"
+            f"format=onnx needs the export extra (onnx, onnxruntime): {install_hint('export')}"
         ) from None
     out = Path(cfg.output)
     obj = read_torch_file(resolve_model(cfg.ckpt))

@@ -78,7 +78,14 @@ def download_cyclegan(
     fetched = not archive.is_file()
     max_bytes = KNOWN_SIZES.get(name, int(max_extract_gb * 1e9))
     if fetched:
-        fetch(url, archive, max_bytes)  # a zip is never larger than what it unpacks to
+        try:
+            fetch(url, archive, max_bytes)  # a zip is never larger than what it unpacks to
+        except DataError as e:
+            raise DataError(
+                f"{e}; or put it there yourself: download {url} and unzip it in {data_dir} (giving "
+                f"{target}/trainA, trainB, testA, testB), or place {name}.zip in {data_dir} and run again, "
+                "or set data.root=<your own folder with trainA/ and trainB/>"
+            ) from None
     verify_archive(archive, name, max_bytes)
     safe_extract(archive, data_dir, keep=name, max_bytes=max_bytes)  # staged: appears only complete
     counts = tuple(len(list_images(target / s)) for s in SPLITS)
@@ -122,7 +129,14 @@ def download_pix2pix(
     fetched = not archive.is_file()
     max_bytes = int(max_extract_gb * 1e9)
     if fetched:
-        fetch(url, archive, max_bytes)
+        try:
+            fetch(url, archive, max_bytes)
+        except DataError as e:
+            raise DataError(
+                f"{e}; or put it there yourself: download {url} and unpack it in {data_dir} (giving "
+                f"{target}/train/ of A|B images), or place {name}.tar.gz in {data_dir} and run again, or "
+                "set data.root=<your own folder with train/>"
+            ) from None
     safe_extract(archive, data_dir, keep=name, max_bytes=max_bytes)  # staged, path-checked, capped
     if not (target / "train").is_dir():
         shutil.rmtree(target)

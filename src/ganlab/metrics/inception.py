@@ -35,15 +35,22 @@ def hub_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
 
 
-def resolve_weights(weights_path: str | None, download: bool = True, allow_other: bool = False) -> Path:
+TRAINING_OFF = "turn FID off with metrics=none"  # a training run can do without FID; evaluate cannot
+
+
+def resolve_weights(
+    weights_path: str | None, download: bool = True, allow_other: bool = False, off: str | None = TRAINING_OFF
+) -> Path:
     """The weights file: ``weights_path``, else the torch hub cache, else downloaded there; its
-    sha256 checked against torch-fidelity's published one unless ``allow_other``."""
+    sha256 checked against torch-fidelity's published one unless ``allow_other``. ``off``: how the
+    command at hand does without FID, if it can (None: only the ways to get the file are named)."""
+    alternative = f", or {off}" if off else ""
     if weights_path is not None:
         path = Path(weights_path).expanduser()
         if not path.is_file():
             raise MissingWeightsError(
                 f"metrics.fid.weights_path={path} does not exist; point it at {WEIGHTS_FILE} "
-                f"(from {URL_INCEPTION_V3}), or turn FID off with metrics=none"
+                f"(from {URL_INCEPTION_V3}){alternative}"
             )
         return check_weights(path, allow_other)
     path = hub_weights_path()
@@ -61,8 +68,7 @@ def resolve_weights(weights_path: str | None, download: bool = True, allow_other
             return path
     raise MissingWeightsError(
         f"FID needs the Inception weights {WEIGHTS_FILE}: not in {path.parent} and {reason}; fetch it "
-        f"from {URL_INCEPTION_V3} into {path.parent}, or pass metrics.fid.weights_path=<file>, "
-        "or turn FID off with metrics=none"
+        f"from {URL_INCEPTION_V3} into {path.parent}, or pass metrics.fid.weights_path=<file>{alternative}"
     )
 
 

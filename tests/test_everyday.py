@@ -127,3 +127,24 @@ def test_the_export_extra_advice_names_this_checkout(monkeypatch, tmp_path: Path
         "format=onnx needs the export extra (onnx, onnxruntime): "
         f"pip install '{repo}[export]' (this checkout)"
     )
+
+
+# --- a quiet console ---
+
+
+def test_a_short_epoch_is_said_once_in_ganlabs_words(tmp_path: Path, mnist_root: Path, caplog) -> None:
+    import warnings
+
+    quiet_third_party()
+    caplog.set_level(logging.INFO)
+    overrides = [*TINY, f"paths.data_dir={mnist_root}", "logger=csv", "trainer.log_every_n_steps=50"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        quiet_third_party()  # its filters, inside this block's fresh filter list
+        train(make_cfg(tmp_path, overrides))
+    assert not [w for w in caught if "logging interval" in str(w.message)]
+    said = [r.getMessage() for r in caplog.records if "metrics are logged every" in r.getMessage()]
+    assert said == [
+        "metrics are logged every 50 iterations, more than an epoch's 4 batches: the curves get a point "
+        "every few epochs (trainer.log_every_n_steps=<n> for more)"
+    ]

@@ -61,6 +61,8 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", message=".*set_vital.* is deprecated")
     warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save all")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
+    # said once in ganlab's words at the start of training (StopSignal.on_train_start)
+    warnings.filterwarnings("ignore", message="The number of training batches .* is smaller than the logging")
 
 
 def user_error(error: BaseException) -> BaseException | None:

@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback, Checkpoint
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
 
 from ganlab.files import replacing
 from ganlab.redact import redact
@@ -107,6 +108,12 @@ class StopSignal(Callback):
         self.requeue: Any = None  # the scheduler's own SIGUSR2 handler, once that signal came
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        batches, every = trainer.num_training_batches, trainer.log_every_n_steps
+        if trainer.loggers and isinstance(batches, int) and batches < every:
+            rank_zero_info(
+                f"metrics are logged every {every} iterations, more than an epoch's {batches} batches: the "
+                "curves get a point every few epochs (trainer.log_every_n_steps=<n> for more)"
+            )
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set from the main thread
         for signum in self.SIGNALS:

@@ -238,13 +238,15 @@ def test_cli_missing_data_is_one_line(tmp_path: Path) -> None:
         "data.mirrors=[http://127.0.0.1:9/]",
         "metrics=none",
         f"hydra.run.dir={tmp_path / 'run'}",
-        "logger=none",
+        "logger=wandb",  # offline (run_module): a preflight failure leaves no W&B run
         cwd=tmp_path,
     )
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: MNIST not found in") and "paths.data_dir" in last
     assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "run").exists()  # nothing ran: no run folder, no offline W&B run in it
+    assert "wandb sync" not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(

@@ -246,11 +246,14 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         budget["max_epochs"] = -1 if cfg.get("max_iters") else getattr(model, "default_max_epochs", 25)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **budget)
     fid = next((c for c in callbacks if isinstance(c, FIDCallback)), None)
+    if not info["multirun"]:  # a single run: what it needs from outside, before any logger writes
+        preflight_or_nothing(datamodule, fid)
     with redacted_argv():  # wandb.init records the command line
-        for logger in loggers:  # first: a job that fails its preflight still shows (failed) in W&B
+        for logger in loggers:  # a sweep job's W&B run comes first: a failed preflight shows (failed)
             logger.log_hyperparams(redact(config))
     define_summaries(loggers)
-    preflight(datamodule, fid)
+    if info["multirun"]:
+        preflight(datamodule, fid)
     stop = next(c for c in callbacks if isinstance(c, StopSignal))
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -325,6 +328,16 @@ def stop_reason(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule) -
             )
         return f"trainer.max_epochs={trainer.max_epochs} reached"
     return "the trainer stopped (a callback asked it to)"
+
+
+def preflight_or_nothing(datamodule: L.LightningDataModule, fid: FIDCallback | None) -> None:
+    """``preflight``; its error is marked as one before anything started, so a single run's
+    directory is removed again (only what Hydra wrote is in it) and no W&B run was made."""
+    try:
+        preflight(datamodule, fid)
+    except GanlabError as e:
+        e.nothing_started = True  # type: ignore[attr-defined]
+        raise
 
 
 def preflight(datamodule: L.LightningDataModule, fid: FIDCallback | None) -> None:
@@ -440,8 +453,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             return float("nan")
         if error is None:
             raise  # a bug keeps its traceback
-        if isinstance(error, ConfigError):
-            discard_run_dir(Path(cfg.paths.output_dir))
+        if isinstance(error, ConfigError) or getattr(error, "nothing_started", False):
+            discard_run_dir(Path(cfg.paths.output_dir))  # nothing ran: nothing of it is left
         report(error)  # a single run: one line, before Hydra's own multi-line report
         sys.exit(1)
 

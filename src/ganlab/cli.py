@@ -11,9 +11,8 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
@@ -25,9 +24,14 @@ from ganlab.errors import ConfigError, GanlabError
 from ganlab.files import disk_error, is_disk_error
 from ganlab.redact import redact_logging, redact_text
 
+if TYPE_CHECKING:
+    import torch
+
 
 def pick_device(name: str) -> torch.device:
     """``device=auto|cpu|cuda|cuda:N`` of the command-line tools."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -118,6 +122,15 @@ def config_dir() -> str:
     here = Path(__file__).resolve().parent
     packaged, checkout = here / "conf", here.parents[1] / "conf"
     return str(packaged if (packaged / "train.yaml").is_file() else checkout)
+
+
+def answer_help(tool: str, doc: str | None, module: str) -> None:
+    """``ganlab-<tool> --help``, answered at the top of the tool's module, before it imports torch
+    (a second instead of five); only when the module runs as the command, never on an import."""
+    command = module == "__main__" or Path(sys.argv[0]).name == f"ganlab-{tool}"
+    if command and any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+        print(tool_help(tool, doc))
+        sys.exit(0)
 
 
 def tool_help(name: str, doc: str | None) -> str:

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (--help is answered before the heavy imports below)
 """FID and KID of a checkpoint or of two image folders, printed as one JSON object.
 
 python -m ganlab.evaluate ckpt=<last.ckpt> [metrics.reference=test]
@@ -11,6 +12,10 @@ translations against ``real``: for official generator files, which carry no data
 """
 
 from __future__ import annotations
+
+from ganlab.cli import answer_help
+
+answer_help("evaluate", __doc__, __name__)  # before torch is imported
 
 import json
 from collections.abc import Iterator

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (--help is answered before the heavy imports below)
 """Latent interpolation and DCGAN vector arithmetic from a checkpoint.
 
 python -m ganlab.explore mode=interpolate ckpt=<file> seeds=[0,1,2] steps=8 method=slerp output=<file.png>
@@ -7,6 +8,10 @@ at the fixed z of seeds[0].
 """
 
 from __future__ import annotations
+
+from ganlab.cli import answer_help
+
+answer_help("explore", __doc__, __name__)  # before torch is imported
 
 from pathlib import Path
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (--help is answered before the heavy imports below)
 """Export a checkpoint's networks: the official repository's weight files, or an ONNX generator.
 
 python -m ganlab.export ckpt=<last.ckpt> format=official output=<dir> [ema=false]
@@ -18,6 +19,10 @@ on the CPU against PyTorch before the command succeeds (max abs diff ≤ 1e-4, e
 """
 
 from __future__ import annotations
+
+from ganlab.cli import answer_help
+
+answer_help("export", __doc__, __name__)  # before torch is imported
 
 import contextlib
 import io

@@ -13,11 +13,12 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ganlab.errors import CheckpointError, ConfigError, DiskError, GanlabError
+
+if TYPE_CHECKING:
+    import torch
 
 ADVICE = {
     errno.ENOSPC: "the disk is full: free space or write elsewhere",
@@ -67,6 +68,8 @@ SHARED_CLAIM_SLACK = 1 << 20
 
 def tensors_in(obj: Any, depth: int = 0) -> Iterator[torch.Tensor]:
     """Every tensor in a loaded file's plain containers (dicts, lists, tuples)."""
+    import torch
+
     if isinstance(obj, torch.Tensor):
         yield obj
     elif depth < 64 and isinstance(obj, dict):
@@ -150,6 +153,8 @@ def replacing(path: str | Path, unique: bool = False, publish: bool = True) -> I
 def save_torch(obj: Any, path: str | Path, unique: bool = False) -> Path:
     """``torch.save`` whole or not at all. Serialised in memory first: torch's file writer reports a
     full disk as a RuntimeError without an errno, Python's file write as the OSError it is."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     with replacing(path, unique=unique) as tmp:
@@ -173,6 +178,8 @@ def plain_copy(path: Path, name: str, error: type[GanlabError], network: str, ad
     that reads weights with ``torch.load(weights_only=False)`` (torch-fidelity): it only ever sees a
     file ganlab wrote from plain tensors. Each failure is one ``error`` line ending in ``advice``;
     a RuntimeError while the copy is in use (wrong keys or shapes) says it does not fit ``network``."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:

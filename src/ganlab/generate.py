@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (--help is answered before the heavy imports below)
 """Samples from a DCGAN checkpoint: one PNG each in a folder, or one grid.
 
 python -m ganlab.generate ckpt=<last.ckpt> n=64 seed=0 output=<dir>|<file.png>
@@ -5,6 +6,10 @@ python -m ganlab.generate ckpt=<conditional last.ckpt> class=7|class=<name>|clas
 """
 
 from __future__ import annotations
+
+from ganlab.cli import answer_help
+
+answer_help("generate", __doc__, __name__)  # before torch is imported
 
 from pathlib import Path
 

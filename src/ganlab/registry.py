@@ -20,9 +20,6 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import torch
-from torch import nn
-
 from ganlab.errors import ConfigError
 
 T = TypeVar("T")
@@ -34,8 +31,7 @@ class RegistryError(ConfigError):
 
 # kind → the base class its parts derive from (None: a value with its own check); the order is the
 # order in which a class's kind is decided (a GanModule is also an nn.Module)
-_BASES: dict[str, type | None] = {"module": None, "data": None, "network": nn.Module}
-_BASES["optimizer"] = torch.optim.Optimizer
+_BASES: dict[str, type | None] = {"module": None, "data": None, "network": None, "optimizer": None}
 KINDS = ("network", "module", "data", "optimizer", "loss", "augment")
 WHAT = {
     "network": "an nn.Module",
@@ -48,6 +44,23 @@ WHAT = {
 _PARTS: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
 _ORIGIN: dict[tuple[str, str], str] = {}  # (kind, name) → "ganlab" or the plugin that registered it
 _loading: list[str] = []  # the plugin being imported now (ganlab.plugins sets it), for messages
+
+
+_TORCH_READY: list[bool] = []  # torch's bases and optimizers: added on first use, not at import
+
+
+def _with_torch() -> None:
+    """nn.Module and Optimizer as bases, Adam/AdamW/RMSprop/SGD as ganlab's optimizers: imported
+    when the registry is first consulted, so a config error answers before torch is loaded."""
+    if _TORCH_READY:
+        return
+    import torch
+
+    _BASES["network"], _BASES["optimizer"] = torch.nn.Module, torch.optim.Optimizer
+    for optimizer in (torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.SGD):
+        _PARTS["optimizer"][f"torch.optim.{optimizer.__name__}"] = optimizer
+        _ORIGIN[("optimizer", f"torch.optim.{optimizer.__name__}")] = "ganlab"
+    _TORCH_READY.append(True)
 
 
 def declare_kind(kind: str, base: type) -> None:
@@ -66,6 +79,7 @@ def kind_of(obj: Any) -> str | None:
     """The kind a class is registered as, from its base classes; None if it is none of them."""
     if not inspect.isclass(obj):
         return None
+    _with_torch()
     if _BASES["data"] is None and "lightning.pytorch" in sys.modules:  # a subclass means it is imported
         _BASES["data"] = sys.modules["lightning.pytorch"].LightningDataModule
     for kind, base in _BASES.items():
@@ -154,14 +168,17 @@ def register_as(kind: str, name: str, obj: Any) -> None:
 
 def lookup(kind: str, name: Any) -> Any | None:
     """The part registered as ``name`` (an exact string) of ``kind``, else None. Never imports."""
+    _with_torch()
     return _PARTS[kind].get(name) if isinstance(name, str) else None
 
 
 def names(kind: str) -> list[str]:
+    _with_torch()
     return list(_PARTS[kind])
 
 
 def is_builtin(kind: str, name: str) -> bool:
+    _with_torch()
     return _ORIGIN.get((kind, name)) == "ganlab"
 
 
@@ -169,8 +186,3 @@ def plugin_origins(objs: list[tuple[str, str]]) -> list[str]:
     """The plugins (not ganlab) that registered these (kind, name) parts, in order, once each."""
     found = [_ORIGIN.get(key) for key in objs]
     return list(dict.fromkeys(o for o in found if o and o != "ganlab"))
-
-
-for _optimizer in (torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.SGD):
-    _PARTS["optimizer"][f"torch.optim.{_optimizer.__name__}"] = _optimizer
-    _ORIGIN[("optimizer", f"torch.optim.{_optimizer.__name__}")] = "ganlab"

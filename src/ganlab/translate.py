@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (--help is answered before the heavy imports below)
 """Translate images with a CycleGAN or pix2pix checkpoint or an official generator file, keeping names.
 
 python -m ganlab.translate ckpt=<last.ckpt | latest_net_G_A.pth> input=<image | dir | glob>
@@ -15,6 +16,10 @@ overlapping tiles (``tile=<px>``) whose seams are blended.
 """
 
 from __future__ import annotations
+
+from ganlab.cli import answer_help
+
+answer_help("translate", __doc__, __name__)  # before torch is imported
 
 import glob
 import itertools

@@ -132,11 +132,19 @@ RANGES: list[tuple[str, Range | Pair]] = [
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise one ConfigError naming every bad value of a composed run config. A value copied from
-    another key (``model.seed: ${seed}``) is judged where it is set, so it is named once."""
+    """Raise one ConfigError naming every bad value of a composed run config: first those the value
+    table judges (no class imported, so a bad number answers fast), then each node against its
+    class's signature. A value copied from another key (``model.seed: ${seed}``) is judged where
+    it is set, so it is named once."""
     derived = {p for p, v in _leaves(OmegaConf.to_container(cfg, resolve=False)) if _is_copy(v)}
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    raise_all([ConfigError(p) for p in problems(resolved, skip=derived)], ConfigError)
+    ranged: set[str] = set(derived)
+    plain = list(range_problems(resolved, derived, ranged))  # no class imported: answers in a second
+    raise_all([ConfigError(p) for p in plain], ConfigError)
+    found = [
+        p for path, node in config_targets(resolved) for p in _against_signature(path, node, skip=ranged)
+    ]
+    raise_all([ConfigError(p) for p in found], ConfigError)
 
 
 # the command-line tools (generate, translate, …): flat options, typed by their yaml defaults
@@ -179,10 +187,10 @@ def _is_copy(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("${") and value.endswith("}")
 
 
-def problems(config: Mapping[str, Any], skip: Collection[str] = ()) -> Iterator[str]:
-    """Every bad value of a resolved config (plain containers), one message each; ``skip``: paths
-    not to judge."""
-    ranged = set(skip)
+def range_problems(config: Mapping[str, Any], skip: Collection[str], ranged: set[str]) -> Iterator[str]:
+    """The bad values of a resolved config (plain containers) by ``RANGES``, one message each, with
+    no class imported; ``skip``: paths not to judge; ``ranged`` collects the paths judged here (the
+    signature check leaves them alone)."""
     for path, value in _leaves(config):
         if path in skip:
             continue
@@ -193,8 +201,6 @@ def problems(config: Mapping[str, Any], skip: Collection[str] = ()) -> Iterator[
                     why = f" ({allowed.why})" if allowed.why else ""
                     yield f"{path}={_show(value)} {problem}{why}"
                 break
-    for path, node in config_targets(config):
-        yield from _against_signature(path, node, skip=ranged)
 
 
 def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: help install train test test-slow test-slurm lint format clean distclean bench bench-gpu quality
+.PHONY: help install train test test-slow test-slurm lint format clean distclean bench bench-startup bench-gpu quality
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E -e 's/:[^#]*## /\t/' -e 's/\$$\$$/\$$/g' | expand -t 14
@@ -50,6 +50,9 @@ bench: install  ## ganlab vs a plain PyTorch loop on this machine's device (CPU 
 	$(BIN)/python -m ganlab.bench $(ARGS)
 
 GPU_SWITCHES ?= eager,channels_last,bf16,fused_adam,on_device,fast_eager,compile,compile_ro,fast_compile,fast_compile_ro
+bench-startup: install  ## seconds each command takes to answer (--help, config errors, one translate), as a ratio to import torch
+	$(BIN)/python -m ganlab.startup $(ARGS)
+
 bench-gpu: install  ## the GPU cases (DCGAN 28/64 px, CycleGAN 256 px) under each speed switch, one by one and combined
 	$(BIN)/python -m ganlab.bench --device cuda --switches $(GPU_SWITCHES) $(ARGS)
 

@@ -148,3 +148,43 @@ def test_a_short_epoch_is_said_once_in_ganlabs_words(tmp_path: Path, mnist_root:
         "metrics are logged every 50 iterations, more than an epoch's 4 batches: the curves get a point "
         "every few epochs (trainer.log_every_n_steps=<n> for more)"
     ]
+
+
+# --- start fast: what a command imports before it answers ---
+
+PROBE = """
+import runpy, sys
+sys.argv = [{module!r}, *{args!r}]
+try:
+    runpy.run_module({module!r}, run_name="__main__")
+except SystemExit as e:
+    code = e.code
+heavy = ("torch", "lightning", "torchvision", "wandb", "torch_fidelity")
+print("CODE", code if isinstance(code, int) else 1, *[m for m in heavy if m in sys.modules], file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "allowed"),
+    [
+        ("ganlab.train", ["model.lrr=1"], set()),  # Hydra's composition error
+        ("ganlab.train", ["model.lr=abc"], set()),  # the value table, before any class
+        ("ganlab.train", ["--help"], set()),
+        ("ganlab.train", ["--cfg", "job"], set()),
+        ("ganlab.generate", ["--help"], set()),
+        ("ganlab.translate", ["--help"], set()),
+    ],
+)
+def test_help_and_config_errors_answer_before_torch_is_imported(
+    tmp_path: Path, module: str, args: list[str], allowed: set[str]
+) -> None:
+    import subprocess
+    import sys
+
+    code = "code = 0\n" + PROBE.format(module=module, args=args)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    status, *imported = done.stderr.strip().splitlines()[-1].split()[1:]
+    assert set(imported) <= allowed, f"{module} {args} imported {imported} before answering"
+    assert int(status) == (1 if "=" in " ".join(args) else 0), done.stderr[-1000:]

@@ -67,6 +67,11 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
     # said once in ganlab's words at the start of training (StopSignal.on_train_start)
     warnings.filterwarnings("ignore", message="The number of training batches .* is smaller than the logging")
+    # a SLURM login node: ganlab reaches SLURM through hydra/launcher=slurm, never a bare srun
+    warnings.filterwarnings(
+        "ignore", message="The `srun` command is available on your system but is not used"
+    )
+    warnings.filterwarnings("ignore", message="Precision .* is not supported by the model summary")
 
 
 def user_error(error: BaseException) -> BaseException | None:

@@ -14,6 +14,7 @@ memory is allocated.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -22,20 +23,6 @@ from typing import Any
 import torch
 from torch import nn
 
-import ganlab.data.celeba
-import ganlab.data.cifar10
-import ganlab.data.folder
-import ganlab.data.mnist
-import ganlab.data.paired
-import ganlab.data.synthetic
-import ganlab.data.unpaired
-import ganlab.modules.cyclegan
-import ganlab.modules.dcgan
-import ganlab.modules.pix2pix
-import ganlab.nets.dcgan
-import ganlab.nets.patchgan
-import ganlab.nets.resnet
-import ganlab.nets.unet  # noqa: F401  (the imports above register ganlab's own parts)
 from ganlab import plugins, registry
 from ganlab.errors import CheckpointError
 from ganlab.files import check_real_bytes, load_failure
@@ -57,6 +44,21 @@ INT_LIMITS = {
 NETWORK_INT_LIMIT = 1 << 16
 META_KEYS = ("_target_", "_partial_", "_convert_")  # Hydra's, read as data; no other "_" key passes
 WANDB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+BUILTIN_PARTS = (  # importing these registers ganlab's own parts (Lightning and torchvision with them)
+    "ganlab.data.celeba", "ganlab.data.cifar10", "ganlab.data.folder", "ganlab.data.mnist",
+    "ganlab.data.paired", "ganlab.data.synthetic", "ganlab.data.unpaired", "ganlab.modules.cyclegan",
+    "ganlab.modules.dcgan", "ganlab.modules.pix2pix", "ganlab.nets.dcgan", "ganlab.nets.patchgan",
+    "ganlab.nets.resnet", "ganlab.nets.unet",
+)  # fmt: skip
+
+
+def register_builtins() -> None:
+    """ganlab's own parts in the registry, imported the first time a stored config is read (an
+    official weights file never needs them: translate starts without Lightning)."""
+    for module in BUILTIN_PARTS:
+        importlib.import_module(module)
 
 
 def read_torch_file(path: str | Path, option: str = "ckpt") -> Any:
@@ -134,6 +136,7 @@ def _resolve(
 ) -> tuple[type, bool]:
     """(class, partial?) for a sub-config, by exact name among the registered parts of ``kinds``;
     refuses anything else, naming the plugin to pass when the name is not registered."""
+    register_builtins()
     if not isinstance(conf, dict):
         raise _refuse(where, key, f"is a {type(conf).__name__}, not a config")
     target = conf.get("_target_")

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 from PIL import Image
 from torch import Tensor, nn
-from torchvision.transforms.v2 import functional as TF
 
 from ganlab.checkpoint import build_network, has_ema, is_ganlab, model_kind, read_torch_file, stored_int
 from ganlab.cli import one_line_errors, pick_device, run_cli
@@ -180,7 +180,8 @@ def check_rgb(net: nn.Module, translator: Translator) -> None:
 
 def check_takes(net: nn.Module, translator: Translator, height: int, width: int, size: str) -> None:
     """The generator run on a (height, width) image on the meta device (shapes only): a size its
-    depth cannot take is one line with the sizes it can, before any photo is decoded."""
+    depth cannot take is one line with the sizes it can. Asked when the real forward failed (a
+    meta forward imports torch's compiler, a second of start-up no working run should pay)."""
     padded = (height + (-height % 4), width + (-width % 4))  # as _forward pads
 
     def fits(side: int) -> bool:
@@ -344,27 +345,28 @@ def translate_folder(cfg: DictConfig) -> int:
     batch_size = int(cfg.batch_size)
     budget = memory_budget(device, cfg.get("max_memory_gb"))
     check_rgb(net, translator)
-    sizes = set()
     for path in paths if cfg.size == "native" else []:  # from the headers: before anything is decoded
         width, height = image_size(path)
         check_fits(net, path, height, width, budget, tile)
-        sizes.add((min(height, tile), min(width, tile)) if tile else (height, width))
     if cfg.size == "crop":
         check_fits(net, paths[0], crop * batch_size, crop, budget, None)
-        sizes.add((crop, crop))
-    for height, width in sorted(sizes):
-        check_takes(net, translator, height, width, cfg.size)
     check_readable(paths)
     batch: list[tuple[Path, Tensor]] = []
     for i, (path, target) in enumerate(zip(paths, targets, strict=True)):
         image = load_rgb(path)
         if cfg.size == "crop":  # PIL bicubic, as the official test's transforms.Resize on a PIL image
             image = image.resize((crop, crop), Image.BICUBIC)
-        tensor = TF.pil_to_tensor(image)
+        tensor = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).contiguous()  # (3, H, W)
         del image
         batch.append((target, tensor))
         if len(batch) == batch_size or i == len(paths) - 1 or cfg.size == "native":  # native: sizes differ
-            _write(net, batch, device, tile, overlap)
+            height, width = batch[0][1].shape[-2:]
+            try:
+                _write(net, batch, device, tile, overlap)
+            except (RuntimeError, ValueError):  # the network's own error: is this size the cause?
+                side_h, side_w = (min(height, tile), min(width, tile)) if tile else (height, width)
+                check_takes(net, translator, side_h, side_w, cfg.size)  # one line naming sizes that work
+                raise
             batch = []
     return len(paths)
 

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ganlab.errors import DataError
 
+# torchvision's ImageFolder extensions (torchvision.datasets.folder.IMG_EXTENSIONS, a test checks they
+# agree), written out: importing torchvision costs the tools a second and a half
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 MAX_PIXELS_ENV = "GANLAB_MAX_IMAGE_PIXELS"
 PILLOW_LIMIT = 2 * 89_478_485  # Pillow refuses images above twice its MAX_IMAGE_PIXELS
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # "I": how Pillow reads some 16-bit files

@@ -16,7 +16,11 @@ def initialise(module: nn.Module, scheme: str, key: str) -> None:
 
 
 def dcgan_init(module: nn.Module) -> None:
-    """N(0, 0.02) conv weights, N(1, 0.02) norm scales, zero biases (Radford et al. 2016, §4)."""
+    """N(0, 0.02) conv weights, N(1, 0.02) norm scales, zero biases (Radford et al. 2016, §4).
+    Nothing to draw for a network built on the meta device (shapes only: the checks before loading
+    a file), where torch's init would import its compiler (a second of start-up)."""
+    if any(p.is_meta for p in module.parameters()):
+        return
     for m in module.modules():
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)

@@ -188,3 +188,31 @@ def test_help_and_config_errors_answer_before_torch_is_imported(
     status, *imported = done.stderr.strip().splitlines()[-1].split()[1:]
     assert set(imported) <= allowed, f"{module} {args} imported {imported} before answering"
     assert int(status) == (1 if "=" in " ".join(args) else 0), done.stderr[-1000:]
+
+
+def test_translating_an_official_file_never_imports_lightning(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    import official_arch as oa
+
+    torch.save(oa.ResnetGenerator(3, 3, ngf=4, n_blocks=1).state_dict(), tmp_path / "g.pth")
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(tmp_path / "p.png")
+    args = [f"ckpt={tmp_path / 'g.pth'}", f"input={tmp_path / 'p.png'}", f"output={tmp_path / 'o.png'}"]
+    code = "code = 0\n" + PROBE.format(module="ganlab.translate", args=args)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    status, *imported = done.stderr.strip().splitlines()[-1].split()[1:]
+    assert status == "0" and imported == ["torch"], done.stderr[-1500:]
+    assert Image.open(tmp_path / "o.png").size == (256, 256)  # the official test's crop
+
+
+def test_image_extensions_are_torchvisions() -> None:
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    from ganlab.data import images
+
+    assert images.IMG_EXTENSIONS == IMG_EXTENSIONS

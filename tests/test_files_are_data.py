@@ -532,12 +532,15 @@ def test_native_translation_too_large_for_memory_is_refused_or_tiled(
         f"ckpt={cyclegan_ckpt}",
         f"input={source}",
         "size=native",
-        "max_memory_gb=0.0002",
+        "max_memory_gb=0.00025",  # 250 kB: the 80×96 photo's own buffers (24 bytes a pixel) fit
     ]
     refused = run_module(*args, f"output={tmp_path / 'a'}", cwd=tmp_path)
-    one_line_refusal(refused, "photo.png (80×96)", "largest that fits is about", "tile=")
+    one_line_refusal(
+        refused, "photo.png (80×96)", "largest tile that fits beside the full-size image", "tile="
+    )
     assert not (tmp_path / "a").exists()
-    tiled = run_module(*args, "tile=32", f"output={tmp_path / 'b'}", cwd=tmp_path)
+    suggested = refused.stderr.split("use tile=")[1].split()[0]
+    tiled = run_module(*args, f"tile={suggested}", f"output={tmp_path / 'b'}", cwd=tmp_path)
     assert tiled.returncode == 0, tiled.stderr
     assert Image.open(tmp_path / "b" / "photo.png").size == (80, 96)
 

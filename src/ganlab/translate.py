@@ -143,6 +143,10 @@ def memory_budget(device: torch.device, max_memory_gb: float | None) -> int:
         return int(0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
+def _size(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
 def check_fits(net: nn.Module, path: Path, height: int, width: int, budget: int, tile: int | None) -> None:
     """One line, before the image is decoded, when it would not fit in ``budget`` bytes: the whole
     image's buffers (``FULL_IMAGE_BYTES_PER_PIXEL``) plus one forward pass of the image or a tile."""
@@ -152,20 +156,18 @@ def check_fits(net: nn.Module, path: Path, height: int, width: int, budget: int,
     if need <= budget:
         return
     what = f"{path.name} ({width}×{height}) at size=native" + (f" with tile={tile}" if tile else "")
-    if image + bytes_needed(net, 16, 16) > budget:  # no tile helps: the image's own buffers do not fit
+    per_pixel = bytes_needed(net, 1, 1) / 16  # a forward pass holds (h + 3)(w + 3) pixels' worth
+    largest = int(max(budget - image, 0) / per_pixel) ** 0.5 - 3 if budget > image else 0
+    if largest < 16:  # no tile helps: the image's own buffers (and a 16 px tile) do not fit
         raise ConfigError(
-            f"{what} needs about {need / 1e9:.1f} GB, more than the {budget / 1e9:.1f} GB available, "
-            f"{image / 1e9:.1f} GB of it for the full-size image itself; use size=crop, downscale the "
-            "image, or max_memory_gb=<GB>"
+            f"{what} needs about {_size(need)}, more than the {_size(budget)} available, {_size(image)} "
+            "of it for the full-size image itself; use size=crop, downscale the image, or max_memory_gb=<GB>"
         )
-    per_pixel = bytes_needed(net, 1, 1)
-    room = (budget - image) / per_pixel if tile else budget / (per_pixel + FULL_IMAGE_BYTES_PER_PIXEL)
-    largest = int(room**0.5)
     raise ConfigError(
-        f"{what} needs about {need / 1e9:.1f} GB, more than the {budget / 1e9:.1f} GB available; the "
-        f"largest {'tile' if tile else 'image'} that fits is about {largest}×{largest} px: use "
-        f"tile={max(16, min(512, largest // 4 * 4))} (overlapping tiles, blended seams), size=crop, or "
-        "max_memory_gb=<GB>"
+        f"{what} needs about {_size(need)}, more than the {_size(budget)} available; the largest tile that "
+        f"fits beside the full-size image is about {int(largest)}×{int(largest)} px: use "
+        f"tile={max(16, min(512, int(largest) // 4 * 4))} (overlapping tiles, blended seams), size=crop, "
+        "or max_memory_gb=<GB>"
     )
 
 

@@ -364,6 +364,9 @@ def test_a_killed_job_of_a_parallel_sweep_fails_alone(tmp_path: Path, mnist_root
     assert done.returncode == 1, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.stderr.strip().splitlines()[-1].startswith("error: 1 of 2 sweep job(s) did not complete")
+    console = done.stdout + done.stderr  # each job's process as quiet as a single run (issue 24)
+    for noise in ("litlogger", "set_vital", "LeafSpec", "already configured with model summary", "Warning"):
+        assert noise not in console, noise
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     by_job = {r["job"]: r for r in rows}
     assert by_job["0"]["status"] == "completed" and by_job["0"]["iteration"] == "4"

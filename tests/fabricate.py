@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +213,19 @@ def celeba(root: Path, n: int = 24, seed: int = 0) -> Path:
     (folder / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
     (folder / "list_attr_celeba.txt").write_text("\n".join(attributes) + "\n")
     return root
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header says width × height (a few bytes of data, as a decompression bomb's):
+    only the header is real, so only a reader that decodes it pays for the size."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )

@@ -10,13 +10,11 @@ import os
 import pickle
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tarfile
 import time
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -493,22 +491,8 @@ def test_every_pil_mode_converts_with_known_pixels_or_is_refused(tmp_path: Path)
     assert len(readable_images(tmp_path, "input")) == 8
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header says width × height (a few bytes of data, as a decompression bomb's)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    chunk = lambda kind, data: (  # noqa: E731
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    )
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_a_huge_image_is_named_as_a_bomb_with_the_way_to_raise_the_limit(tmp_path: Path, monkeypatch) -> None:
-    (tmp_path / "huge.png").write_bytes(_png_claiming(20000, 20000))
+    (tmp_path / "huge.png").write_bytes(fabricate.png_claiming(20000, 20000))
     with pytest.raises(
         DataError, match=r"huge.png has 400,000,000 pixels, above the decompression-bomb limit"
     ) as err:

@@ -7,12 +7,10 @@ from __future__ import annotations
 import csv
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -138,26 +136,12 @@ def test_a_pickled_fid_cache_file_is_reported_in_ganlabs_words(tmp_path: Path) -
 # --- translate counts the whole image, not one tile (point 6) ---
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header says width × height, with a few bytes of data: only the header is real."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = lambda kind, data: (  # noqa: E731
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    )
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_a_huge_native_image_is_refused_from_its_header_whatever_the_tile(tmp_path: Path) -> None:
     from ganlab.translate import translate_folder
 
     torch.save(oa.ResnetGenerator(3, 3, ngf=2, n_blocks=1).state_dict(), tmp_path / "g.pth")
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "huge.png").write_bytes(_png_claiming(12000, 12000))
+    (tmp_path / "in" / "huge.png").write_bytes(fabricate.png_claiming(12000, 12000))
     common = {"ckpt": tmp_path / "g.pth", "input": tmp_path / "in", "size": "native", "device": "cpu"}
     cfg = translate_cfg(**common, output=tmp_path / "out", tile=512, max_memory_gb=1)
     with pytest.raises(

@@ -61,7 +61,9 @@ class _DropAdverts(logging.Filter):
 
 def quiet_third_party() -> None:
     """Hide library chatter that says nothing about the run (adverts, deprecations of internals)."""
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropAdverts) for f in rank_zero.filters):  # called by run_cli and each job
+        rank_zero.addFilter(_DropAdverts())
     warnings.filterwarnings("ignore", message=".*set_vital.* is deprecated")
     warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save all")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")

@@ -39,7 +39,7 @@ from ganlab.checkpoint import build_network, has_ema, is_ganlab, model_kind, rea
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import IMG_EXTENSIONS, find_unreadable, image_size, list_images, load_rgb
 from ganlab.errors import CheckpointError, ConfigError, DataError
-from ganlab.modules.shapes import DoesNotFit, first_conv_channels, nearby_sizes, on_meta
+from ganlab.modules.shapes import DoesNotFit, first_conv_channels, keeps_size, nearby_sizes, on_meta
 from ganlab.official import build_official, is_state_dict, official_inference, resolve_model
 from ganlab.outputs import check_apart, check_new_files, write_image
 from ganlab.train import CONFIG_DIR
@@ -157,7 +157,7 @@ def check_fits(net: nn.Module, path: Path, height: int, width: int, budget: int,
         return
     what = f"{path.name} ({width}×{height}) at size=native" + (f" with tile={tile}" if tile else "")
     per_pixel = bytes_needed(net, 1, 1) / 16  # a forward pass holds (h + 3)(w + 3) pixels' worth
-    largest = int(max(budget - image, 0) / per_pixel) ** 0.5 - 3 if budget > image else 0
+    largest = ((budget - image) / per_pixel) ** 0.5 - 3 if budget > image else 0
     if largest < 16:  # no tile helps: the image's own buffers (and a 16 px tile) do not fit
         raise ConfigError(
             f"{what} needs about {_size(need)}, more than the {_size(budget)} available, {_size(image)} "
@@ -186,12 +186,6 @@ def check_takes(net: nn.Module, translator: Translator, height: int, width: int,
     meta forward imports torch's compiler, a second of start-up no working run should pay)."""
     padded = (height + (-height % 4), width + (-width % 4))  # as _forward pads
 
-    def fits(side: int) -> bool:
-        try:
-            return tuple(on_meta(net, torch.zeros(1, 3, side, side)).shape[-2:]) == (side, side)
-        except DoesNotFit:
-            return False
-
     try:
         out = on_meta(net, torch.zeros(1, 3, *padded))
         if tuple(out.shape[-2:]) == padded:
@@ -201,7 +195,7 @@ def check_takes(net: nn.Module, translator: Translator, height: int, width: int,
         return
     except DoesNotFit as e:
         problem = f"fails: {e}"
-    others = nearby_sizes(max(height, width), fits)
+    others = nearby_sizes(max(height, width), lambda side: keeps_size(net, side))
     fix = (
         f"crop_size={' or '.join(map(str, others))} (the size it was trained at)"
         if others

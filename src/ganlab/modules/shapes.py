@@ -35,6 +35,14 @@ def on_meta(net: nn.Module, *inputs: Tensor) -> Tensor:
         raise DoesNotFit(" ".join(str(e).split())[:160]) from None
 
 
+def keeps_size(net: nn.Module, side: int) -> bool:
+    """Whether ``net`` returns a side × side RGB image at that size (on the meta device)."""
+    try:
+        return tuple(on_meta(net, torch.zeros(1, 3, side, side)).shape[-2:]) == (side, side)
+    except DoesNotFit:
+        return False
+
+
 def first_conv_channels(net: nn.Module) -> int | None:
     conv = next((m for m in net.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)), None)
     return conv.in_channels if conv is not None else None
@@ -86,22 +94,16 @@ def check_translation(
     def g_out(side: int) -> Tensor:
         return on_meta(generator, torch.zeros(1, 3, side, side, device="meta"))
 
-    def g_fits(side: int) -> bool:
-        try:
-            return tuple(g_out(side).shape[-2:]) == (side, side)
-        except DoesNotFit:
-            return False
-
     try:
         out = g_out(size)
     except NotImplementedError:
         return  # a layer without a meta kernel (a plugin's custom op): checked by training itself
     except DoesNotFit as e:
-        others = nearby_sizes(size, g_fits)
+        others = nearby_sizes(size, lambda side: keeps_size(generator, side))
         fix = f"data.crop_size={' or '.join(map(str, others))}" if others else "a shallower network"
         raise ConfigError(f"{g_name} cannot take a {size}×{size} crop ({e}); use {fix}") from None
     if tuple(out.shape[-2:]) != (size, size):
-        others = nearby_sizes(size, g_fits)
+        others = nearby_sizes(size, lambda side: keeps_size(generator, side))
         fix = f"use data.crop_size={' or '.join(map(str, others))}" if others else "change its depth"
         raise ConfigError(
             f"{g_name} turns a {size}×{size} crop into {out.shape[-2]}×{out.shape[-1]}; {model}'s losses "

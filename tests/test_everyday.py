@@ -216,3 +216,18 @@ def test_image_extensions_are_torchvisions() -> None:
     from ganlab.data import images
 
     assert images.IMG_EXTENSIONS == IMG_EXTENSIONS
+
+
+def test_hydra_flags_that_exclude_each_other_are_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "ganlab.train", "-m", "seed=0,1", "--cfg", "job"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-1500:]
+    assert done.stderr.strip().splitlines() == [
+        "error: Only one of --run, --multirun, --cfg, --info and --shell_completion can be specified; "
+        "run them as separate commands"
+    ]

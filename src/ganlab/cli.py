@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -90,7 +91,17 @@ def user_error(error: BaseException) -> BaseException | None:
         cause = cause.__cause__ or cause.__context__
     if isinstance(error, OmegaConfBaseException) and str(error).startswith(RESOLVER_ERROR):
         return ConfigError(str(error)[len(RESOLVER_ERROR) :].split("\n")[0])  # a resolver's own line
+    if isinstance(error, ValueError) and _raised_by_hydras_flags(error):  # e.g. -m with --cfg
+        return ConfigError(f"{error}; run them as separate commands")
     return error if isinstance(error, HydraException | OmegaConfBaseException) else None
+
+
+def _raised_by_hydras_flags(error: BaseException) -> bool:
+    """Hydra's own command-line check (``_run_hydra``: flags that exclude each other) raised it."""
+    last = None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        last = frame
+    return last is not None and last.f_code.co_name == "_run_hydra"
 
 
 RESOLVER_ERROR = "ConfigError raised while resolving interpolation: "

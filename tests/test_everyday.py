@@ -210,6 +210,70 @@ def test_translating_an_official_file_never_imports_lightning(tmp_path: Path) ->
     assert Image.open(tmp_path / "o.png").size == (256, 256)  # the official test's crop
 
 
+def _probe(module: str, args: list[str], cwd: Path) -> tuple[str, list[str], str]:
+    import subprocess
+    import sys
+
+    code = "code = 0\n" + PROBE.format(module=module, args=args)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=180)
+    status, *imported = done.stderr.strip().splitlines()[-1].split()[1:]
+    return status, imported, done.stderr[-1500:]
+
+
+@pytest.mark.parametrize("tool", ["generate", "explore", "export"])
+def test_tools_on_a_ganlab_checkpoint_never_import_lightning(tmp_path: Path, dcgan_ckpt: Path, tool: str) -> None:
+    """A DCGAN run's last.ckpt: the tools rebuild its generator from the registry's networks and
+    know ganlab's module by name, without importing the LightningModule (nor wandb, torch-fidelity)."""
+    output = tmp_path / ("out.onnx" if tool == "export" else "out.png")
+    extra = ["format=onnx"] if tool == "export" else []
+    status, imported, err = _probe(f"ganlab.{tool}", [f"ckpt={dcgan_ckpt}", f"output={output}", *extra], tmp_path)
+    assert status == "0" and output.is_file(), err
+    assert not {"lightning", "wandb", "torch_fidelity"} & set(imported), f"{tool} imported {imported}"
+
+
+def test_translating_a_ganlab_cyclegan_never_imports_lightning(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from conftest import TINY_CYCLE
+
+    photos = fabricate.unpaired_folder(tmp_path / "photos")
+    (photos / "trainA" / "zz_corrupt.jpg").unlink()
+    train(make_cfg(tmp_path / "run", [*TINY_CYCLE, f"data.root={photos}"]))
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(tmp_path / "p.png")
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    args = [f"ckpt={ckpt}", f"input={tmp_path / 'p.png'}", f"output={tmp_path / 'o.png'}"]
+    status, imported, err = _probe("ganlab.translate", args, tmp_path)
+    assert status == "0" and imported == ["torch"], err
+    assert Image.open(tmp_path / "o.png").size == (32, 32)  # the run's crop
+
+
+@pytest.mark.parametrize("form", ["checkpoint", "folders"])
+def test_evaluate_names_missing_weights_before_lightning(tmp_path: Path, dcgan_ckpt: Path, form: str) -> None:
+    """Missing Inception weights are said before Lightning is imported: for two folders it is never
+    needed, for a checkpoint only once its data and module are rebuilt (after the weights)."""
+    from PIL import Image
+
+    for name in ("real", "fake"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / name / f"{i}.png")
+    given = [f"ckpt={dcgan_ckpt}"] if form == "checkpoint" else ["real=real", "fake=fake"]
+    status, imported, err = _probe("ganlab.evaluate", [*given, "metrics.fid.weights_path=none.pth"], tmp_path)
+    assert status == "1" and "metrics.fid.weights_path=none.pth does not exist" in err, err
+    assert "lightning" not in imported, imported
+
+
+def test_a_plugin_module_still_gets_its_whole_check(tmp_path: Path, dcgan_ckpt: Path) -> None:
+    """Only ganlab's own modules are known by name: a module the registry does not hold is refused
+    in one line, naming the plugin to pass, as before (the tools cannot skip the check)."""
+    ckpt = torch.load(dcgan_ckpt, weights_only=True)
+    ckpt["ganlab_config"]["model"]["_target_"] = "mypkg.gans.MyGAN"
+    ckpt["ganlab_plugins"] = ["mypkg"]
+    torch.save(ckpt, tmp_path / "plugin.ckpt")
+    status, _, err = _probe("ganlab.generate", [f"ckpt={tmp_path / 'plugin.ckpt'}", "output=o.png"], tmp_path)
+    assert status == "1" and "pass plugins=[mypkg]" in err, err
+
+
 def test_image_extensions_are_torchvisions() -> None:
     from torchvision.datasets.folder import IMG_EXTENSIONS
 

@@ -17,6 +17,7 @@ import functools
 import importlib
 import inspect
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +47,26 @@ META_KEYS = ("_target_", "_partial_", "_convert_")  # Hydra's, read as data; no 
 WANDB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+BUILTIN_NETWORKS = ("ganlab.nets.dcgan", "ganlab.nets.patchgan", "ganlab.nets.resnet", "ganlab.nets.unet")
 BUILTIN_PARTS = (  # importing these registers ganlab's own parts (Lightning and torchvision with them)
     "ganlab.data.celeba", "ganlab.data.cifar10", "ganlab.data.folder", "ganlab.data.mnist",
     "ganlab.data.paired", "ganlab.data.synthetic", "ganlab.data.unpaired", "ganlab.modules.cyclegan",
-    "ganlab.modules.dcgan", "ganlab.modules.pix2pix", "ganlab.nets.dcgan", "ganlab.nets.patchgan",
-    "ganlab.nets.resnet", "ganlab.nets.unet",
+    "ganlab.modules.dcgan", "ganlab.modules.pix2pix", *BUILTIN_NETWORKS,
 )  # fmt: skip
+# ganlab's own GAN modules by the name a config gives, without importing them (Lightning): what the
+# tools that only rebuild a network (generate, explore, export, translate) need to know of the module
+BUILTIN_MODULES = {
+    "ganlab.modules.dcgan.DCGAN": "DCGAN",
+    "ganlab.modules.cyclegan.CycleGAN": "CycleGAN",
+    "ganlab.modules.pix2pix.Pix2Pix": "Pix2Pix",
+}
 
 
-def register_builtins() -> None:
+def register_builtins(networks_only: bool = False) -> None:
     """ganlab's own parts in the registry, imported the first time a stored config is read (an
-    official weights file never needs them: translate starts without Lightning)."""
-    for module in BUILTIN_PARTS:
+    official weights file never needs them: translate starts without Lightning). ``networks_only``:
+    the networks alone (torch), for a tool that rebuilds a generator and nothing else."""
+    for module in BUILTIN_NETWORKS if networks_only else BUILTIN_PARTS:
         importlib.import_module(module)
 
 
@@ -136,13 +145,19 @@ def _resolve(
 ) -> tuple[type, bool]:
     """(class, partial?) for a sub-config, by exact name among the registered parts of ``kinds``;
     refuses anything else, naming the plugin to pass when the name is not registered."""
-    register_builtins()
+    register_builtins(networks_only=set(kinds) <= set(COMPONENT_KINDS))
     if not isinstance(conf, dict):
         raise _refuse(where, key, f"is a {type(conf).__name__}, not a config")
     target = conf.get("_target_")
     cls = next((c for kind in kinds if (c := registry.lookup(kind, target)) is not None), None)
     if cls is None:
         raise _unregistered(where, f"{key}._target_", target, kinds, stored or [])
+    _check_meta(conf, where, key)
+    return cls, conf.get("_partial_", False)
+
+
+def _check_meta(conf: dict[str, Any], where: str, key: str) -> None:
+    """Only plain argument names and Hydra's own keys with their plain values."""
     for name in conf:
         if not isinstance(name, str) or (name.startswith("_") and name not in META_KEYS):
             raise _refuse(where, f"{key}.{name}", "is not a plain argument")
@@ -151,7 +166,6 @@ def _resolve(
         raise _refuse(where, f"{key}._partial_", "is not true or false")
     if conf.get("_convert_", "all") not in ("none", "partial", "object", "all"):
         raise _refuse(where, f"{key}._convert_", "is not a Hydra conversion mode")
-    return cls, partial
 
 
 def _stored_plugins(ckpt: dict[str, Any]) -> list[str]:
@@ -228,6 +242,27 @@ def _model_parts(ckpt: dict[str, Any], where: str) -> tuple[type, dict[str, Any]
     return cls, _kwargs(cls, plain, where, "model"), components
 
 
+def _network_parts(ckpt: dict[str, Any], where: str) -> tuple[str | None, dict[str, tuple]]:
+    """(family of ganlab's module, or None for a plugin's, {component: (class, partial, kwargs)}):
+    what rebuilding one network needs. A module of ganlab's own is known by name, so nothing of
+    Lightning is imported (the tools that only generate); a plugin's module is resolved as in
+    training, which imports what it derives from."""
+    conf = ckpt["ganlab_config"].get("model")
+    family = BUILTIN_MODULES.get(conf.get("_target_")) if isinstance(conf, dict) else None
+    if family is None or "ganlab.modules.base" in sys.modules:  # imported already: check it whole
+        cls, _, components = _model_parts(ckpt, where)
+        return _family(cls), components
+    stored = _stored_plugins(ckpt)
+    _check_meta(conf, where, "model")
+    components = {}
+    for name, value in conf.items():
+        if _is_component(value):
+            components[name] = _component(value, where, f"model.{name}", stored)
+        elif not (isinstance(name, str) and name.startswith("_")):
+            _plain(value, where, f"model.{name}", INT_LIMITS.get(name))  # unused here, still plain
+    return family, components
+
+
 def check_config(ckpt: dict[str, Any], where: str = "checkpoint") -> None:
     """Refuse (one line) a checkpoint whose stored config names anything but ganlab's own classes."""
     _model_parts(ckpt, where)
@@ -285,7 +320,10 @@ FAMILIES = ("DCGAN", "CycleGAN", "Pix2Pix")  # what the tools know how to use
 def model_kind(ckpt: dict[str, Any], where: str = "checkpoint") -> str:
     """'CycleGAN', 'DCGAN', 'Pix2Pix': the ganlab module the run's module is or derives from (a
     plugin's ``RelativisticGAN(DCGAN)`` is a DCGAN to the tools); else the class's own name."""
-    cls = _model_parts(ckpt, where)[0]
+    return _network_parts(ckpt, where)[0]
+
+
+def _family(cls: type) -> str:
     family = next((c for c in cls.__mro__ if registry.is_builtin("module", registry.name_of(c))), cls)
     return family.__name__
 
@@ -320,7 +358,7 @@ def has_ema(ckpt: dict[str, Any], prefix: str) -> bool:
 
 def build_network(ckpt: dict[str, Any], key: str, prefix: str, where: str = "checkpoint") -> nn.Module:
     """The network ``model.<key>`` of the checkpoint's config, with the weights under ``prefix``."""
-    _, _, components = _model_parts(ckpt, where)
+    _, components = _network_parts(ckpt, where)
     if key not in components:
         raise _refuse(where, f"model.{key}", "is missing")
     cls, _, kwargs = components[key]

@@ -30,7 +30,14 @@ from PIL import Image
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from ganlab.checkpoint import build_datamodule, build_module, is_ganlab, load_checkpoint, read_torch_file
+from ganlab.checkpoint import (
+    build_datamodule,
+    build_module,
+    is_ganlab,
+    load_checkpoint,
+    model_kind,
+    read_torch_file,
+)
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import load_rgb, readable_images
 from ganlab.errors import ConfigError, GanlabError, raise_all
@@ -149,6 +156,8 @@ def _restore(ckpt: dict[str, Any], cfg: DictConfig) -> tuple[Any, Any]:
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     ckpt = load_checkpoint(cfg.ckpt)
     device = pick_device(cfg.device)
+    model_kind(ckpt, f"ckpt={cfg.ckpt}")  # its networks checked, then the weights: both before Lightning
+    evaluator = _evaluator(cfg, device)
     module, datamodule = _restore(ckpt, cfg)
     module = module.to(device).eval()
     module.use_ema = bool(cfg.get("ema", True))
@@ -158,7 +167,6 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
         datamodule.use_labels()
     datamodule.prepare_data()
     datamodule.setup("fit")
-    evaluator = _evaluator(cfg, device)
     reference = _reference(cfg, ckpt)
     sources = module.fid_sources(datamodule, int(cfg.num_fake or m.num_fake), **extra)
     refs: dict[str, Reference] = datamodule.fid_references(reference, m.num_real, **extra)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 
 from ganlab.files import check_real_bytes, load_failure, save_torch
+from ganlab.ranks import rank_zero_info, rank_zero_warn
 
 STATE_KEYS = ("sum", "cov_sum", "count", "features")
 

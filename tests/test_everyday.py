@@ -221,12 +221,15 @@ def _probe(module: str, args: list[str], cwd: Path) -> tuple[str, list[str], str
 
 
 @pytest.mark.parametrize("tool", ["generate", "explore", "export"])
-def test_tools_on_a_ganlab_checkpoint_never_import_lightning(tmp_path: Path, dcgan_ckpt: Path, tool: str) -> None:
+def test_tools_on_a_ganlab_checkpoint_never_import_lightning(
+    tmp_path: Path, dcgan_ckpt: Path, tool: str
+) -> None:
     """A DCGAN run's last.ckpt: the tools rebuild its generator from the registry's networks and
     know ganlab's module by name, without importing the LightningModule (nor wandb, torch-fidelity)."""
     output = tmp_path / ("out.onnx" if tool == "export" else "out.png")
     extra = ["format=onnx"] if tool == "export" else []
-    status, imported, err = _probe(f"ganlab.{tool}", [f"ckpt={dcgan_ckpt}", f"output={output}", *extra], tmp_path)
+    args = [f"ckpt={dcgan_ckpt}", f"output={output}", *extra]
+    status, imported, err = _probe(f"ganlab.{tool}", args, tmp_path)
     assert status == "0" and output.is_file(), err
     assert not {"lightning", "wandb", "torch_fidelity"} & set(imported), f"{tool} imported {imported}"
 

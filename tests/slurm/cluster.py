@@ -1,15 +1,24 @@
-"""A real one-node SLURM cluster for the tests: Debian's munged, slurmctld and slurmd, started as
-background processes with every state file under one temporary folder, and stopped by PID.
+"""A real SLURM cluster for the tests: Debian's munged, slurmctld and slurmd, started as background
+processes with every state file under one temporary folder, and stopped by PID.
 
 Nothing is installed here (``tests/slurm/setup.sh`` does that, as root); nothing system-wide is
 touched: the daemons read ``slurm.conf`` from the folder (``SLURM_CONF``), talk over their own
 ports and their own munge socket, and the client commands (sbatch, squeue, scontrol: what
 submitit calls) find the cluster through ``SLURM_CONF`` in the environment.
+
+``Cluster(folder)`` is one node, this machine. ``Cluster(folder, nodes=2)`` makes hosts: network
+namespaces it creates (``ip netns``) joined by a bridge in a namespace of its own, each host in its
+own UTS and mount namespace (its own hostname, and an ``/etc/hosts`` naming every host, bind-mounted
+over the machine's inside that namespace only). slurmctld runs on host ``ctl``, one slurmd on each
+of ``n1``, ``n2``…; the client commands run on ``ctl`` (``cluster.command``), as on a login node.
+Every address is one the fixture made inside its own namespaces; at the end it removes them and
+the processes in them, by PID.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -35,30 +44,140 @@ def _which(name: str) -> str:
     return shutil.which(name) or f"/usr/sbin/{name}"
 
 
+def _ip(*args: str) -> None:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise NamespaceError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+
+
+class NamespaceError(RuntimeError):
+    """This machine does not let the fixture make network namespaces (the tests skip, saying why)."""
+
+
+def namespaces_unavailable() -> str | None:
+    """Why hosts cannot be made here (not root, no ip/unshare, namespaces refused); None if they can."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    for tool in ("ip", "unshare", "nsenter"):
+        if shutil.which(tool) is None:
+            return f"{tool} is missing (Debian's iproute2 and util-linux)"
+    probe = f"glprobe{os.getpid()}"
+    try:
+        _ip("netns", "add", probe)
+        _ip("-n", probe, "link", "add", "p0", "type", "veth", "peer", "name", "p1")
+        command = ["nsenter", f"--net=/var/run/netns/{probe}", "unshare", "--uts", "--mount", "true"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"unshare --uts --mount: {done.stderr.strip()}"
+    except NamespaceError as e:
+        return str(e)
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+_NUMBERS = itertools.count(1)  # clusters made by this process
+
+
 class Cluster:
     """``with Cluster(folder) as cluster:`` one node (this machine, all its CPUs), one partition
     ``debug``; ``cluster.env`` is what a client needs (``SLURM_CONF``)."""
 
-    def __init__(self, root: Path, cpus: int | None = None) -> None:
+    def __init__(self, root: Path, cpus: int | None = None, nodes: int = 1) -> None:
         self.root = root
         self.cpus = cpus or os.cpu_count() or 1
         self.procs: list[subprocess.Popen] = []
         self.leftover: list[int] = []
-        self.host = socket.gethostname()
         self.conf = root / "slurm.conf"
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
+        self.multi = nodes > 1
+        if self.multi:  # hosts of their own: ctl (slurmctld, clients) and n1..nN (slurmd)
+            number = next(_NUMBERS)
+            tag = f"gl{os.getpid() % 100000}x{number}"
+            self.subnet = f"10.{200 + os.getpid() % 50}.{number % 250}"  # private, this cluster's own
+            self.netns = {"ctl": f"{tag}c", **{f"n{i}": f"{tag}n{i}" for i in range(1, nodes + 1)}}
+            self.address = {"ctl": f"{self.subnet}.1"}
+            self.address |= {f"n{i}": f"{self.subnet}.{10 + i}" for i in range(1, nodes + 1)}
+            self.nodes = [n for n in self.netns if n != "ctl"]
+            self.host = "ctl"
+        else:
+            self.netns, self.address = {}, {}
+            self.host = socket.gethostname()
+            self.nodes = [self.host]
+        self.node_procs: dict[str, subprocess.Popen] = {}
+        self.made_netns: list[str] = []
 
     def __enter__(self) -> Cluster:
         try:
+            if self.multi:
+                self._hosts()
             self._munge()
             self._write_conf()
-            self._start([_which("slurmctld"), "-D", "-i", "-f", str(self.conf)], "slurmctld")
-            self._start([_which("slurmd"), "-D", "-f", str(self.conf)], "slurmd")
+            self._start([_which("slurmctld"), "-D", "-i", "-f", str(self.conf)], "slurmctld", "ctl")
+            for node in self.nodes:
+                self.start_node(node)
             self._wait_idle()
         except BaseException:
             self.stop()
             raise
         return self
+
+    # --- hosts (nodes > 1) ---
+
+    def _hosts(self) -> None:
+        """The namespaces, a bridge on ``ctl`` and a veth pair to each node, and the hosts file."""
+        ctl = self.netns["ctl"]
+        for ns in self.netns.values():
+            _ip("netns", "add", ns)
+            self.made_netns.append(ns)
+            _ip("-n", ns, "link", "set", "lo", "up")
+        _ip("-n", ctl, "link", "add", "br0", "type", "bridge")
+        _ip("-n", ctl, "addr", "add", f"{self.address['ctl']}/24", "dev", "br0")
+        _ip("-n", ctl, "link", "set", "br0", "up")
+        for node in self.nodes:
+            ns = self.netns[node]
+            _ip("-n", ctl, "link", "add", f"v{node}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+            _ip("-n", ctl, "link", "set", f"v{node}", "master", "br0", "up")
+            _ip("-n", ns, "addr", "add", f"{self.address[node]}/24", "dev", "eth0")
+            _ip("-n", ns, "link", "set", "eth0", "up")
+        lines = ["127.0.0.1 localhost", *(f"{addr} {name}" for name, addr in self.address.items())]
+        self.hosts_file = self.root / "hosts"
+        self.hosts_file.write_text("\n".join(lines) + "\n")
+
+    def on_host(self, host: str, command: list[str]) -> list[str]:
+        """``command`` as run on ``host``: its network namespace, its hostname, its /etc/hosts."""
+        if not self.multi:
+            return command
+        script = 'mount --bind "$0" /etc/hosts && hostname "$1" && shift && exec "$@"'
+        # nsenter, not ip netns exec: that one remounts /sys, hiding the cgroup tree slurmd reads
+        netns = f"--net=/var/run/netns/{self.netns[host]}"
+        return ["nsenter", netns, "unshare", "--uts", "--mount", "--propagation", "private",
+                "sh", "-c", script, str(self.hosts_file), host, *command]  # fmt: skip
+
+    def command(self, *args: str) -> list[str]:
+        """A client command (sbatch, squeue, python -m ganlab.train -m …) on the login host."""
+        return self.on_host("ctl", list(args)) if self.multi else list(args)
+
+    def run(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(*args), env=self.env, capture_output=True, text=True, check=check)
+
+    def start_node(self, node: str) -> None:
+        """slurmd of ``node`` (again, after ``kill_node``: the node returns to service)."""
+        name = f"slurmd-{node}" if self.multi else "slurmd"
+        args = ["-N", node] if self.multi else []
+        self.node_procs[node] = self._start([_which("slurmd"), "-D", *args, "-f", str(self.conf)], name, node)
+
+    def kill_node(self, node: str) -> list[int]:
+        """The node is lost: every process on it (its slurmd, job steps and tasks: the processes in its
+        network namespace) killed by PID at once, as a power failure would. Returns the PIDs."""
+        done = subprocess.run(["ip", "netns", "pids", self.netns[node]], capture_output=True, text=True)
+        pids = [int(p) for p in done.stdout.split()]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.node_procs[node].wait(timeout=10)
+        return pids
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -87,9 +206,29 @@ class Cluster:
         for d in (state, spool, logs):
             d.mkdir()
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        if self.multi:  # each host has the machine's CPUs; their memory is shared out
+            for node in self.nodes:
+                (spool / node).mkdir()
+            spool = spool / "%n"
+            memory //= len(self.nodes)
+            nodes = "\n".join(
+                f"NodeName={n} NodeAddr={self.address[n]} NodeHostname={n} CPUs={self.cpus} "
+                f"RealMemory={memory} State=UNKNOWN"
+                for n in self.nodes
+            )
+            node_list = ",".join(self.nodes)
+            slurmd_files = f"SlurmdPidFile={self.root}/slurmd-%n.pid\nSlurmdLogFile={logs}/slurmd-%n.log"
+            controller = f"{self.host}({self.address['ctl']})"
+        else:
+            nodes = (
+                f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={memory} State=UNKNOWN"
+            )
+            node_list = self.host
+            slurmd_files = f"SlurmdPidFile={self.root / 'slurmd.pid'}\nSlurmdLogFile={logs / 'slurmd.log'}"
+            controller = f"{self.host}(127.0.0.1)"
         self.conf.write_text(
             f"""ClusterName=ganlab-test
-SlurmctldHost={self.host}(127.0.0.1)
+SlurmctldHost={controller}
 SlurmctldPort={_free_port()}
 SlurmdPort={_free_port()}
 AuthType=auth/munge
@@ -100,9 +239,10 @@ SlurmdUser=root
 StateSaveLocation={state}
 SlurmdSpoolDir={spool}
 SlurmctldPidFile={self.root / "slurmctld.pid"}
-SlurmdPidFile={self.root / "slurmd.pid"}
+{slurmd_files}
 SlurmctldLogFile={logs / "slurmctld.log"}
-SlurmdLogFile={logs / "slurmd.log"}
+SlurmdParameters=config_overrides
+SlurmdTimeout=10
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -113,17 +253,19 @@ SelectTypeParameters=CR_CPU
 ReturnToService=2
 KillWait=10
 MinJobAge=600
-NodeName={self.host} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={memory} State=UNKNOWN
-PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
+{nodes}
+PartitionName=debug Nodes={node_list} Default=YES MaxTime=INFINITE State=UP
 """
         )
 
-    def _start(self, command: list[str], name: str) -> None:
+    def _start(self, command: list[str], name: str, host: str | None = None) -> subprocess.Popen:
         with open(self.root / f"{name}.out", "wb") as log:  # the child keeps its own descriptor
             proc = subprocess.Popen(
-                command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+                self.on_host(host, command) if host else command,
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
         self.procs.append(proc)
+        return proc
 
     def _wait_idle(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -132,9 +274,8 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
             for proc in self.procs:
                 if proc.poll() is not None:
                     raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}): {self.logs()}")
-            out = subprocess.run(["sinfo", "-h", "-o", "%T"], env=self.env, capture_output=True, text=True)
-            state = out.stdout.strip()
-            if state == "idle":
+            state = self.run("sinfo", "-h", "-N", "-o", "%T").stdout.split()
+            if state == ["idle"] * len(self.nodes):
                 return
             time.sleep(0.5)
         raise RuntimeError(f"the node is not idle after {timeout:.0f} s (sinfo: {state!r}): {self.logs()}")
@@ -162,11 +303,11 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
     def drain(self, timeout: float = 60) -> None:
         """Cancel every job and wait until the queue is empty and every job step has ended: a job
         whose result is written may still be closing its steps (srun, slurmstepd)."""
-        subprocess.run(["scancel", "--user", str(os.getuid())], env=self.env, capture_output=True)
-        daemons = {p.pid for p in self.procs}
+        self.run("scancel", "--user", str(os.getuid()))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            queue = subprocess.run(["squeue", "-h"], env=self.env, capture_output=True, text=True).stdout
+            daemons = {p.pid for p in self.procs if p.poll() is None}
+            queue = self.run("squeue", "-h").stdout
             if not queue.strip() and set(self.processes()) <= daemons:
                 return
             time.sleep(0.5)
@@ -187,6 +328,18 @@ PartitionName=debug Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
                     proc.wait()
         self.procs.clear()
         self.leftover = self.processes()  # the fixture asserts this is empty
+        for ns in self.made_netns:  # anything still on a host, then the host itself
+            done = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+            self.leftover += [int(p) for p in done.stdout.split() if int(p) not in self.leftover]
         for pid in self.leftover:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        for ns in self.made_netns:  # its links and the bridge go with it
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.made_netns = []
+
+    def remaining_namespaces(self) -> list[str]:
+        """The fixture's namespaces still on the machine (asserted empty after ``stop``)."""
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        ours = set(self.netns.values())
+        return [line.split()[0] for line in listed.splitlines() if line.split() and line.split()[0] in ours]

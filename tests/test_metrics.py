@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import socket
+import time
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -177,6 +178,33 @@ def test_real_statistics_are_cached_and_reused(tmp_path: Path, weights: Path) ->
     third = CountingEvaluator(weights, tmp_path, cpu, dim=64, batch_size=10, kid_subset_size=10)
     third.set_reference("", reference(12))
     assert third.images_seen == 12
+
+
+def test_jobs_needing_the_same_statistics_at_once_compute_them_once(tmp_path: Path, weights: Path) -> None:
+    """Two jobs of a sweep (here two threads: flock is per open file, as between processes) reach
+    the same missing statistics together: one computes while the other waits, then reads its file."""
+    import threading
+
+    cpu = torch.device("cpu")
+    jobs = [CountingEvaluator(weights, tmp_path, cpu, dim=64, batch_size=4) for _ in range(2)]
+    inside = threading.Barrier(2)
+
+    def run(job: CountingEvaluator) -> None:
+        inside.wait()
+        job.set_reference("", reference())
+
+    original = CountingEvaluator.features
+    CountingEvaluator.features = lambda self, images: (time.sleep(0.2), original(self, images))[1]
+    try:
+        threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        CountingEvaluator.features = original
+    assert sorted(job.images_seen for job in jobs) == [0, 24]  # computed once, read once
+    assert sorted(len(job.cache_hits) for job in jobs) == [0, 1]
 
 
 def test_damaged_cache_is_detected_and_recomputed(tmp_path: Path, weights: Path) -> None:

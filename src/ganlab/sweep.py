@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, open_dict
 
 from ganlab.errors import ConfigError, DiskError
 from ganlab.files import replacing, write_json, write_text
@@ -46,6 +47,44 @@ def launched_externally() -> bool:
 
 def is_rank_zero() -> bool:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", os.environ.get("SLURM_PROCID", "0")))) == 0
+
+
+def _first_int(value: str) -> int:
+    """SLURM's counts may be compressed (``2(x3)``: 2 on each of 3 nodes): the first count."""
+    digits = value.split("(")[0].split(",")[0]
+    return int(digits) if digits.isdigit() else 0
+
+
+def slurm_layout() -> tuple[int, int] | None:
+    """(nodes, tasks per node) of the SLURM job step this process is a task of, when it has several
+    tasks (one per DDP rank, started by srun); None outside one."""
+    env = os.environ
+    if "SLURM_JOB_ID" not in env or "SLURM_PROCID" not in env or int(env.get("SLURM_NTASKS", "1")) <= 1:
+        return None
+    nodes = _first_int(env.get("SLURM_STEP_NUM_NODES", env.get("SLURM_NNODES", "1"))) or 1
+    per_node = _first_int(env.get("SLURM_STEP_TASKS_PER_NODE", env.get("SLURM_NTASKS_PER_NODE", "")))
+    if not per_node:  # --ntasks without --ntasks-per-node: an even spread, else Lightning says why not
+        per_node = int(env["SLURM_NTASKS"]) // nodes
+    return nodes, per_node
+
+
+def adopt_slurm_layout(cfg: DictConfig) -> None:
+    """In a job of several SLURM tasks, one per rank: ``trainer.num_nodes`` and ``trainer.devices``
+    are what SLURM started (``hydra.launcher.nodes``, ``tasks_per_node``), so a launcher override
+    alone moves a run to more nodes; Lightning takes the ranks, MASTER_ADDR and the port from SLURM."""
+    layout = slurm_layout()
+    if layout is None:
+        return
+    nodes, per_node = layout
+    given = (cfg.trainer.get("num_nodes", 1), cfg.trainer.get("devices", 1))
+    with open_dict(cfg.trainer):
+        cfg.trainer.num_nodes, cfg.trainer.devices = nodes, per_node
+    if given != (nodes, per_node) and is_rank_zero():
+        hosts = os.environ.get("SLURM_JOB_NODELIST", "?")
+        logging.getLogger("ganlab").info(
+            f"SLURM job {os.environ['SLURM_JOB_ID']}: {nodes} node(s) ({hosts}) x {per_node} task(s): "
+            f"trainer.num_nodes={nodes} trainer.devices={per_node}"
+        )
 
 
 def check_multirun_ddp(cfg: DictConfig, info: dict[str, Any]) -> None:

@@ -40,7 +40,14 @@ from ganlab.metrics.callback import FIDCallback
 from ganlab.plugins import load_plugins, register_run_parts
 from ganlab.redact import redact, redact_files, redact_logging, redact_text, redacted_argv
 from ganlab.rundir import discard_run_dir, user_folder
-from ganlab.sweep import assign_gpu, check_multirun_ddp, is_rank_zero, job_info, write_result
+from ganlab.sweep import (
+    adopt_slurm_layout,
+    assign_gpu,
+    check_multirun_ddp,
+    is_rank_zero,
+    job_info,
+    write_result,
+)
 from ganlab.validate import check_run
 
 CONFIG_DIR = config_dir()
@@ -216,6 +223,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
         OmegaConf.update(cfg, f"{path}._target_", name, force_add=True)
     if (cfg.get("extras") or {}).get("print_config") and is_rank_zero():
         print_config_tree(cfg)
+    adopt_slurm_layout(cfg)
     check_multirun_ddp(cfg, info)
     assign_gpu(cfg, info)
     ckpt_path = auto_resume_path(cfg)

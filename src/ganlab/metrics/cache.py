@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,24 @@ class RealStatsCache:
 
     def path(self, meta: dict[str, Any]) -> Path:
         return self.folder / f"{cache_key(meta)}.pt"
+
+    @contextlib.contextmanager
+    def claim(self, meta: dict[str, Any]) -> Iterator[None]:
+        """Held while one job looks the statistics up and, on a miss, computes and saves them: the
+        jobs of a sweep that need the same statistics at once (on any node that shares the folder)
+        wait for the first and read its file, so they are computed once. An exclusive ``flock`` on
+        ``<key>.lock``, which the kernel releases if the job dies; a folder that cannot hold the lock
+        (read-only) only loses the sharing, never the run."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / f"{cache_key(meta)}.lock", "a")  # noqa: SIM115 (held below)
+        except OSError:
+            yield
+            return
+        with handle:
+            with contextlib.suppress(OSError):  # a file system without locks: each job computes
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def load(self, meta: dict[str, Any]) -> dict[str, Tensor] | None:
         path = self.path(meta)

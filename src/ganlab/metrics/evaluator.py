@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,17 @@ def _dist() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+def _rank_zero_says(flag: bool, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every rank: a decision all ranks must share (a cache hit seen by one rank
+    and missed by another would leave them in different collectives)."""
+    if _dist()[1] == 1:
+        return flag
+    backend = torch.distributed.get_backend()
+    decided = torch.tensor([int(flag)], device=device if backend == "nccl" else "cpu")
+    torch.distributed.broadcast(decided, src=0)
+    return bool(decided.item())
 
 
 def shard(n: int, rank: int, world: int) -> slice:
@@ -79,20 +91,23 @@ class FIDEvaluator:
             "dataset": ref.dataset, "split": ref.split, "transform": ref.transform, "count": len(ref.images),
             "weights_sha256": self.weights_sha256, "feature": self.dim,
         }  # fmt: skip
-        state = self.cache.load(meta) if self.cache is not None else None
-        if state is None:
-            part = ref.images[shard(len(ref.images), rank, world)]
-            for batch in part.split(self.batch_size):
-                metric.update(self.features(batch), real=True)
-            state = _synced_real_state(metric)
-            if self.cache is not None and rank == 0:
-                try:
-                    self.cache.save(meta, state)
-                except DiskError as e:  # a cache only saves time: the statistics are in hand
-                    note = "the real statistics are not cached (paths.cache_dir sets the folder)"
-                    warnings.warn(f"{e}; {note}", stacklevel=2)
-        else:
-            self.cache_hits.append(key)
+        claim = self.cache.claim(meta) if self.cache is not None and rank == 0 else contextlib.nullcontext()
+        with claim:  # rank 0 of each job in turn: the first computes, the others read its file
+            state = self.cache.load(meta) if self.cache is not None and rank == 0 else None
+            if not _rank_zero_says(state is not None, self.device):  # every rank computes its shard
+                part = ref.images[shard(len(ref.images), rank, world)]
+                for batch in part.split(self.batch_size):
+                    metric.update(self.features(batch), real=True)
+                state = _synced_real_state(metric)
+                if self.cache is not None and rank == 0:
+                    try:
+                        self.cache.save(meta, state)
+                    except DiskError as e:  # a cache only saves time: the statistics are in hand
+                        note = "the real statistics are not cached (paths.cache_dir sets the folder)"
+                        warnings.warn(f"{e}; {note}", stacklevel=2)
+            else:
+                self.cache_hits.append(key)
+                state = state or {"features": torch.empty(0, self.dim)}  # ranks > 0 keep zeros
         metric.load_real_state(state, keep=rank == 0)  # summed over ranks at compute(): exact
         self.metrics[key] = metric
         if self.vgg is not None:  # not cached: needed only with metrics.prc

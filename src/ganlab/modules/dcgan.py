@@ -214,7 +214,7 @@ class DCGAN(GanModule):
     def validation_step(self, batch: Tensor | tuple[Tensor, Tensor], batch_idx: int) -> None:
         # D's mean logit on held-out reals; a growing gap to train/d_real means D is memorising
         real, y = self.split_batch(batch)
-        self.log("val/d_real", self.discriminator(real, y).mean(), on_epoch=True)
+        self.log("val/d_real", self.discriminator(real, y).mean(), on_epoch=True, sync_dist=True)  # all ranks
 
     def fid_sources(self, datamodule: Any, num_fake: int, per_class: bool = False) -> dict[str, Tensor]:
         """Fixed evaluation latents, the same for every run (CPU-drawn, device independent).

@@ -168,3 +168,82 @@ def test_slurm_jobs_ask_for_gpus_only_for_a_gpu_trainer(trainer: str, gpus: int)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", ["hydra/launcher=slurm", f"trainer={trainer}"], return_hydra_config=True)
     assert cfg.hydra.launcher.gpus_per_node == gpus
+
+
+# --- several processes: a lost rank, SLURM's layout ---
+
+
+def _lose_a_rank(rank: int, port: int, out: str) -> None:
+    """Rank 1 dies as a lost node's process would (no goodbye); rank 0's next collective fails."""
+    import datetime
+    import os
+
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2,
+        timeout=datetime.timedelta(seconds=30),
+    )  # fmt: skip
+    dist.barrier()
+    if rank == 1:
+        os._exit(0)
+    try:
+        for _ in range(50):
+            dist.all_reduce(torch.ones(1000))
+    except Exception as e:  # what the backend raises, as Lightning would see it
+        from ganlab.sweep import lost_peer
+
+        Path(out).write_text(str(lost_peer(e, Path(out).with_name("last.ckpt"))))
+
+
+def test_a_lost_rank_is_one_line_naming_its_host(tmp_path: Path) -> None:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "said.txt"
+    (tmp_path / "last.ckpt").touch()  # what the run saved before
+    ctx = mp.get_context("spawn")
+    ranks = [ctx.Process(target=_lose_a_rank, args=(rank, port, str(out))) for rank in (0, 1)]
+    for process in ranks:
+        process.start()
+    for process in ranks:
+        process.join(timeout=60)
+    said = out.read_text()
+    host = socket.gethostbyaddr("127.0.0.1")[0]
+    assert said.startswith(f"lost the DDP rank on {host} (127.0.0.1) mid-training"), said
+    assert f"saved up to {tmp_path / 'last.ckpt'}" in said and "resumes from it" in said
+
+
+@pytest.mark.parametrize(
+    ("env", "layout"),
+    [
+        ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_NNODES": "2",
+          "SLURM_NTASKS_PER_NODE": "1"}, (2, 1)),
+        ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "8", "SLURM_STEP_NUM_NODES": "2",
+          "SLURM_STEP_TASKS_PER_NODE": "4(x2)"}, (2, 4)),
+        ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_NNODES": "2"}, (2, 2)),
+        ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_NNODES": "1"}, None),
+        ({}, None),
+    ],
+)  # fmt: skip
+def test_a_slurm_job_of_several_tasks_sets_the_trainers_layout(monkeypatch, env: dict, layout) -> None:
+    from omegaconf import DictConfig
+
+    from ganlab.sweep import adopt_slurm_layout, slurm_layout
+
+    for key in ("SLURM_JOB_ID", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_NNODES", "SLURM_NTASKS_PER_NODE",
+                "SLURM_STEP_NUM_NODES", "SLURM_STEP_TASKS_PER_NODE"):  # fmt: skip
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert slurm_layout() == layout
+    cfg = OmegaConf.create({"trainer": {"devices": 2}})
+    OmegaConf.set_struct(cfg, True)
+    assert isinstance(cfg, DictConfig)
+    adopt_slurm_layout(cfg)
+    expected = {"devices": 2} if layout is None else {"devices": layout[1], "num_nodes": layout[0]}
+    assert OmegaConf.to_container(cfg.trainer) == expected

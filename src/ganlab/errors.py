@@ -24,6 +24,10 @@ class Interrupted(GanlabError):
     requeue = None  # SIGUSR2 in a SLURM job: submitit's handler, called once the state is saved
 
 
+class PeerLost(GanlabError):
+    """Another rank of a multi-process (DDP) job stopped mid-training: its process or its node."""
+
+
 class NonFiniteLossError(GanlabError):
     """A loss became NaN or infinite; training stopped before saving the bad state."""
 

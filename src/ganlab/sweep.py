@@ -7,6 +7,8 @@ import json
 import logging
 import math
 import os
+import re
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, open_dict
 
-from ganlab.errors import ConfigError, DiskError
+from ganlab.errors import ConfigError, DiskError, PeerLost
 from ganlab.files import replacing, write_json, write_text
 from ganlab.redact import redact, redact_files
 
@@ -85,6 +87,40 @@ def adopt_slurm_layout(cfg: DictConfig) -> None:
             f"SLURM job {os.environ['SLURM_JOB_ID']}: {nodes} node(s) ({hosts}) x {per_node} task(s): "
             f"trainer.num_nodes={nodes} trainer.devices={per_node}"
         )
+
+
+# gloo names the peer it lost as [address]:port; NCCL and the c10d store say so in their own words
+_PEER_ADDRESS = re.compile(r"\[([0-9A-Fa-f.:]+)\]:\d+")
+_LOST = ("closed by peer", "reset by peer", "broken pipe", "remote process exited", "connection refused",
+         "timed out", "nccl communicator was aborted")  # fmt: skip
+
+
+def _host_of(address: str) -> str:
+    """``n2 (10.0.0.12)``: the host's name where the resolver knows it (a cluster's DNS or hosts)."""
+    try:
+        return f"{socket.gethostbyaddr(address)[0]} ({address})"
+    except OSError:
+        return address
+
+
+def lost_peer(error: BaseException, last_checkpoint: Path | None) -> PeerLost | None:
+    """A collective that failed because another rank's process or node went away, in one line that
+    names the node (from the peer address the backend reports) and what the run kept."""
+    text = " ".join(str(error).split())
+    backend = type(error).__name__ == "DistBackendError" or any(w in text for w in ("gloo", "NCCL", "c10d"))
+    if not backend or not any(w in text.lower() for w in _LOST):
+        return None
+    found = _PEER_ADDRESS.search(text)
+    nodes = os.environ.get("SLURM_JOB_NODELIST")
+    where = f"of this job (nodes {nodes})" if nodes else "of this job"
+    if found:
+        where = f"on {_host_of(found.group(1))}"
+    why = next(w for w in _LOST if w in text.lower())
+    kept = f"; saved up to {last_checkpoint}" if last_checkpoint and last_checkpoint.exists() else ""
+    return PeerLost(
+        f"lost the DDP rank {where} mid-training ({why}): that node or its process stopped{kept}; a "
+        "requeued job (SLURM requeues after a node failure) or the same command again resumes from it"
+    )
 
 
 def check_multirun_ddp(cfg: DictConfig, info: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ from ganlab.sweep import (
     check_multirun_ddp,
     is_rank_zero,
     job_info,
+    lost_peer,
     write_result,
 )
 from ganlab.validate import check_run
@@ -284,7 +285,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
                 f"ckpt_path={ckpt_path} does not fit the configured model (different model or "
                 "data settings); pass the overrides of the original run (its .hydra/overrides.yaml)"
             ) from None
-        raise _restore_failure(e, ckpt_path) or e from None
+        raise _restore_failure(e, ckpt_path) or lost_peer(e, _last_checkpoint(callbacks)) or e from None
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as e:
         raise _restore_failure(e, ckpt_path) or e from None
     finally:

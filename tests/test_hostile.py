@@ -477,6 +477,7 @@ def _sampler_state(ckpt: dict) -> dict:
         (lambda c: c.__setitem__("loops", {"fit_loop": "garbage"}), r"cannot be restored \(AttributeError"),
         (lambda c: c.__setitem__("optimizer_states", [{"state": {}}, 3]), r"cannot be restored \(KeyError"),
         (lambda c: c.__setitem__("rng_state", 1.5), r"rng_state is float, not a generator state"),
+        (lambda c: c.__setitem__("rng_states", "x"), r"rng_states is str, not one generator state per rank"),
         (lambda c: _sampler_state(c).__setitem__("samples_yielded", "x"), r"samples_yielded is str 'x'"),
         (
             lambda c: _sampler_state(c)["sampler_iter_state"].__setitem__("generator", 1.5),

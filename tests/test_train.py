@@ -459,3 +459,50 @@ def test_first_checkpoint_and_grid_come_early(tmp_path: Path, mnist_root: Path, 
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
         "fixed_noise_0000003.png", "fixed_noise_0000008.png"
     ]  # fmt: skip
+
+
+def test_a_stop_at_an_epochs_last_batch_resumes_in_the_next_epoch(tmp_path: Path, mnist_root: Path) -> None:
+    """max_iters at the last batch of epoch 0 (the whole fabricated set: 16 batches): the file is
+    written at the epoch's end, and the resumed run is in epoch 1 as the uninterrupted one is
+    (Lightning 2.6 resumes a file written at that batch's end in epoch 2: epoch-based schedules and
+    DDP shuffles move)."""
+    common = [
+        *TINY,
+        *data_args(mnist_root),
+        "logger=none",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=null",
+    ]
+    train(make_cfg(tmp_path / "full", [*common, "max_iters=18"]))
+    train(make_cfg(tmp_path / "first", [*common, "max_iters=16"]))
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    train(make_cfg(tmp_path / "resumed", [*common, "max_iters=18", f"ckpt_path={ckpt}"]))
+    full = torch.load(tmp_path / "full" / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["iteration"] == full["iteration"] == 18
+    assert resumed["epoch"] == full["epoch"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [6, 8], ids=["mid-epoch", "epoch-end"])
+def test_ddp_resume_continues_exactly(tmp_path: Path, mnist_root: Path, stop: int) -> None:
+    """trainer=ddp_cpu (2 ranks): each rank's noise stream and its shard's position are in the file,
+    so the resumed run ends with the weights of the uninterrupted one (8 batches an epoch a rank)."""
+    common = [
+        *TINY, *data_args(mnist_root), "trainer=ddp_cpu", "trainer.limit_train_batches=null",
+        "trainer.max_epochs=100", "logger=none", f"callbacks.checkpoint.every_n_iters={stop}",
+    ]  # fmt: skip
+    for name, extra in (("full", ["max_iters=12"]), ("first", [f"max_iters={stop}"])):
+        done = run_module("ganlab.train", *common, *extra, f"hydra.run.dir={tmp_path / name}", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert torch.load(ckpt, weights_only=True)["rng_states"].shape[0] == 2  # one stream a rank
+    done = run_module(
+        "ganlab.train", *common, "max_iters=12", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'resumed'}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    full = torch.load(tmp_path / "full" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    resumed = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    for name, tensor in resumed.items():
+        assert torch.equal(tensor, full[name]), name

@@ -42,6 +42,7 @@ class LastCheckpoint(Checkpoint):
     def __init__(self, dirpath: str, every_n_iters: int = 500, first_at: int | None = 50) -> None:
         self.dirpath, self.every_n_iters, self.first_at = Path(dirpath), every_n_iters, first_at
         self.saved_iteration: int | None = None  # what this process last wrote to last.ckpt
+        self._at_epoch_end = False  # a save due at an epoch's last batch, made at the epoch's end
 
     @property
     def last_path(self) -> Path:
@@ -50,11 +51,19 @@ class LastCheckpoint(Checkpoint):
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
         stopping = trainer.should_stop or trainer.received_sigterm
         if due(_iteration(module), self.every_n_iters, self.first_at) or stopping:
+            if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+                # saved at the epoch's end instead: Lightning (2.6) resumes a file written at the last
+                # batch's end one epoch too far on (its restart counts the epoch twice), which moves
+                # the DDP sampler's shuffle and every epoch-based schedule
+                self._at_epoch_end = True
+                return
             self.save(trainer, module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if not trainer.should_stop:  # a mid-epoch stop was saved at its batch; keep that state
+        # a mid-epoch stop was saved at its batch; keep that state
+        if not trainer.should_stop or self._at_epoch_end:
             self.save(trainer, module)
+        self._at_epoch_end = False
 
     def save(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         check = getattr(module, "check_finite", None)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
-from torchdata.stateful_dataloader.sampler import RandomSampler
+from torchdata.stateful_dataloader.sampler import RandomSampler, StatefulDistributedSampler
 
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.pixels import Batch, batch_to_model_range, to_model_range  # noqa: F401
@@ -92,6 +92,18 @@ class DeviceBatches:
         if done >= len(self):  # saved at the end of an epoch: the next one starts afresh
             epoch, done = epoch + 1, 0
         self.epoch, self.start, self.position = epoch, done, (epoch, done)
+
+
+class ShardedSampler(StatefulDistributedSampler):
+    """DDP: this rank's share of a shuffle fixed by (seed, epoch) (Lightning sets the epoch), its
+    position saved in checkpoints so that a resumed run draws the same batches. A position saved at
+    an epoch's end starts the next epoch from its first batch (torchdata's own would skip it whole).
+    Given to the loader as a ``DistributedSampler``, so Lightning keeps it instead of its own, whose
+    position a resume does not restore."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        (yielded,) = state_ints(state_dict, ("yielded",))
+        self.next_yielded = yielded if yielded < self.num_samples else None
 
 
 def state_ints(state: Any, keys: tuple[str, ...]) -> tuple[int, ...]:
@@ -274,7 +286,14 @@ class InMemoryImageDataModule(LabelledData, L.LightningDataModule):
             )
         # The sampler's generator draws only permutations (the loader's own draws worker seeds),
         # so the order of every epoch is fixed by the seed and survives a resume.
-        sampler = RandomSampler(self.train_set, generator=torch.Generator().manual_seed(self.seed))
+        sampler: RandomSampler | ShardedSampler
+        if self.trainer is not None and self.trainer.world_size > 1:
+            sampler = ShardedSampler(
+                self.train_set, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank,
+                seed=self.seed, drop_last=True,
+            )  # fmt: skip
+        else:
+            sampler = RandomSampler(self.train_set, generator=torch.Generator().manual_seed(self.seed))
         return StatefulDataLoader(
             self.train_set,
             sampler=sampler,

@@ -123,6 +123,10 @@ class GanModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["iteration"] = self.iteration
         checkpoint["rng_state"] = self.rng.get_state()
+        if self._trainer is not None and self.trainer.world_size > 1:  # every rank saves (a collective)
+            # each rank draws its own noise: rank 0 alone in the file would give every rank its stream
+            gathered = self.trainer.strategy.all_gather(checkpoint["rng_state"].to(self.device))
+            checkpoint["rng_states"] = gathered.cpu()  # (world size, state bytes), row = global rank
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = checkpoint.get("iteration", 0)
@@ -135,6 +139,19 @@ class GanModule(L.LightningModule):
                 f"the checkpoint's rng_state is {type(state).__name__}, not a generator state (uint8 "
                 "tensor); the file is damaged or was edited (nothing was trained from it)"
             )
+        per_rank = checkpoint.get("rng_states")
+        if per_rank is not None and not (
+            isinstance(per_rank, Tensor) and per_rank.dtype == torch.uint8 and per_rank.dim() == 2
+        ):
+            raise CheckpointError(
+                f"the checkpoint's rng_states is {type(per_rank).__name__}, not one generator state per "
+                "rank; the file is damaged or was edited (nothing was trained from it)"
+            )
+        rank = self.global_rank
+        if per_rank is not None and rank < len(per_rank):
+            state = per_rank[rank].clone()  # this rank's own stream, as it was (its own storage)
+        elif rank > 0:
+            state = None  # saved by fewer ranks (or before per-rank states): a fresh stream of its own
         self._rng, self._rng_state = None, state
         self._resumed = True
 

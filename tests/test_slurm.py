@@ -122,7 +122,7 @@ def test_a_signalled_job_is_requeued_and_resumes_exactly(
         time.sleep(0.2)
     job = subprocess.run(["squeue", "-h", "-o", "%i"], env=cluster.env, capture_output=True, text=True)
     subprocess.run(["scancel", "--signal=USR2", job.stdout.strip()], env=cluster.env, check=True)
-    output, _ = launcher.communicate(timeout=600)
+    output = cluster.finish(launcher, timeout=600)
     assert launcher.returncode == 0, output[-3000:] + cluster.logs()
     (log,) = (tmp_path / "s" / ".submitit").glob("*/*_0_log.out")
     text = log.read_text() + "".join(p.read_text() for p in log.parent.glob("*_0_log.err"))

@@ -175,7 +175,7 @@ def test_a_signalled_two_node_job_is_requeued_and_resumes_exactly(
         time.sleep(0.2)
     job = cluster.run("squeue", "-h", "-o", "%i").stdout.strip()
     cluster.run("scancel", "--signal=USR2", job, check=True)
-    output, _ = launcher.communicate(timeout=400)
+    output = cluster.finish(launcher)
     assert launcher.returncode == 0, output[-3000:] + cluster.logs()
     logs = task_logs(tmp_path / "s")
     (rank0,) = [text for stem, text in logs.items() if stem.endswith("_0")]
@@ -247,7 +247,7 @@ def test_a_lost_node_is_named_and_the_requeued_job_finishes(
         assert time.monotonic() < deadline, cluster.logs()
         time.sleep(0.5)
     cluster.start_node("n2")  # the node comes back (ReturnToService=2): the requeued job runs
-    output, _ = launcher.communicate(timeout=400)
+    output = cluster.finish(launcher)
     assert launcher.returncode == 0, output[-3000:] + cluster.logs()
     assert "NODE FAILURE" in "".join(task_logs(tmp_path / "s").values())
     final = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)

@@ -167,6 +167,22 @@ class Cluster:
         args = ["-N", node] if self.multi else []
         self.node_procs[node] = self._start([_which("slurmd"), "-D", *args, "-f", str(self.conf)], name, node)
 
+    def finish(self, launcher: subprocess.Popen, timeout: float = 400) -> str:
+        """Wait for ``launcher`` (a sweep under ``hydra/launcher=slurm``) and return its output. A
+        requeued job waits out a begin time SLURM gives it (about two minutes): it is released at
+        once (``scontrol update StartTime=now``, what an operator may do), so the tests do not wait."""
+        deadline = time.monotonic() + timeout
+        released: set[str] = set()
+        while launcher.poll() is None and time.monotonic() < deadline:
+            for line in self.run("squeue", "-h", "-t", "PD", "-o", "%i %r").stdout.splitlines():
+                job, _, reason = line.partition(" ")
+                if reason.strip() == "BeginTime" and job not in released:
+                    self.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+                    released.add(job)
+            time.sleep(1)
+        output, _ = launcher.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        return output
+
     def kill_node(self, node: str) -> list[int]:
         """The node is lost: every process on it (its slurmd, job steps and tasks: the processes in its
         network namespace) killed by PID at once, as a power failure would. Returns the PIDs."""

@@ -316,13 +316,23 @@ PartitionName=debug Nodes={node_list} Default=YES MaxTime=INFINITE State=UP
                     pass
         return found
 
+    def _helpers(self) -> set[int]:
+        """slurmctld's own helper process (``slurmscriptd``, forked at start): part of the daemon,
+        not a job; without it the drain waited out its whole timeout."""
+        found = set()
+        for pid in self.processes():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"slurmctld: slurmscriptd"):
+                    found.add(pid)
+        return found
+
     def drain(self, timeout: float = 60) -> None:
         """Cancel every job and wait until the queue is empty and every job step has ended: a job
         whose result is written may still be closing its steps (srun, slurmstepd)."""
         self.run("scancel", "--user", str(os.getuid()))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            daemons = {p.pid for p in self.procs if p.poll() is None}
+            daemons = {p.pid for p in self.procs if p.poll() is None} | self._helpers()
             queue = self.run("squeue", "-h").stdout
             if not queue.strip() and set(self.processes()) <= daemons:
                 return

@@ -176,12 +176,20 @@ class Cluster:
         while launcher.poll() is None and time.monotonic() < deadline:
             for line in self.run("squeue", "-h", "-t", "PD", "-o", "%i %r").stdout.splitlines():
                 job, _, reason = line.partition(" ")
-                if reason.strip() == "BeginTime" and job not in released:
+                if reason.strip() == "BeginTime" and job not in released and self._gone(job):
                     self.run("scontrol", "update", f"JobId={job}", "StartTime=now")
                     released.add(job)
             time.sleep(1)
         output, _ = launcher.communicate(timeout=max(1.0, deadline - time.monotonic()))
         return output
+
+    def _gone(self, job: str) -> bool:
+        """Nothing left of the job's previous run: no step SLURM still counts (a step on a lost
+        node is cleared only later: a new run started before that never gets its step), and no
+        process but the daemons."""
+        steps = self.run("squeue", "-h", "-s", "-j", job).stdout.strip()
+        daemons = {p.pid for p in self.procs if p.poll() is None} | self._helpers()
+        return not steps and set(self.processes()) <= daemons
 
     def kill_node(self, node: str) -> list[int]:
         """The node is lost: every process on it (its slurmd, job steps and tasks: the processes in its

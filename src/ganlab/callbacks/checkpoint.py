@@ -51,10 +51,12 @@ class LastCheckpoint(Checkpoint):
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
         stopping = trainer.should_stop or trainer.received_sigterm
         if due(_iteration(module), self.every_n_iters, self.first_at) or stopping:
-            if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-                # saved at the epoch's end instead: Lightning (2.6) resumes a file written at the last
-                # batch's end one epoch too far on (its restart counts the epoch twice), which moves
-                # the DDP sampler's shuffle and every epoch-based schedule
+            if trainer.world_size > 1 and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+                # DDP: saved at the epoch's end instead. Lightning (2.6) resumes a file written at
+                # the last batch's end one epoch too far on (its restart counts the epoch twice),
+                # which moves the shard's shuffle (ShardedSampler, by epoch). One process keeps the
+                # batch-end file: its sampler's order does not depend on the epoch number, and its
+                # epoch-end state does not resume exactly (torchdata's RandomSampler).
                 self._at_epoch_end = True
                 return
             self.save(trainer, module)

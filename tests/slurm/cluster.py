@@ -368,9 +368,15 @@ PartitionName=debug Nodes={node_list} Default=YES MaxTime=INFINITE State=UP
         for pid in self.leftover:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        for ns in self.made_netns:  # its links and the bridge go with it
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        self.made_netns = []
+        # its links and the bridge go with it; a host's name stays busy while a process just killed
+        # still holds a mount namespace that copied it, so the deletion is retried for a few seconds
+        deadline = time.monotonic() + 10
+        while self.made_netns and time.monotonic() < deadline:
+            for ns in self.made_netns:
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            self.made_netns = [ns for ns in self.made_netns if ns in self.remaining_namespaces()]
+            if self.made_netns:
+                time.sleep(0.5)
 
     def remaining_namespaces(self) -> list[str]:
         """The fixture's namespaces still on the machine (asserted empty after ``stop``)."""

@@ -131,22 +131,8 @@ class GanModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.iteration = checkpoint.get("iteration", 0)
         self._last_finite_check = self.iteration
-        state = checkpoint.get("rng_state")
-        if state is not None and not (
-            isinstance(state, Tensor) and state.dtype == torch.uint8 and state.dim() == 1
-        ):
-            raise CheckpointError(
-                f"the checkpoint's rng_state is {type(state).__name__}, not a generator state (uint8 "
-                "tensor); the file is damaged or was edited (nothing was trained from it)"
-            )
-        per_rank = checkpoint.get("rng_states")
-        if per_rank is not None and not (
-            isinstance(per_rank, Tensor) and per_rank.dtype == torch.uint8 and per_rank.dim() == 2
-        ):
-            raise CheckpointError(
-                f"the checkpoint's rng_states is {type(per_rank).__name__}, not one generator state per "
-                "rank; the file is damaged or was edited (nothing was trained from it)"
-            )
+        state = _generator_states(checkpoint, "rng_state", 1, "a generator state (uint8 tensor)")
+        per_rank = _generator_states(checkpoint, "rng_states", 2, "one generator state per rank")
         rank = self.global_rank
         if per_rank is not None and rank < len(per_rank):
             state = per_rank[rank].clone()  # this rank's own stream, as it was (its own storage)
@@ -215,3 +201,17 @@ def _reset(group: dict[str, Any], configured: dict[str, Any]) -> list[tuple[str,
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _generator_states(checkpoint: dict[str, Any], key: str, dim: int, what: str) -> Tensor | None:
+    """``checkpoint[key]``: absent, or uint8 generator state(s) of ``dim`` dimensions; anything else
+    is one line (a crafted or damaged file never reaches ``Generator.set_state``)."""
+    value = checkpoint.get(key)
+    if value is not None and not (
+        isinstance(value, Tensor) and value.dtype == torch.uint8 and value.dim() == dim
+    ):
+        raise CheckpointError(
+            f"the checkpoint's {key} is {type(value).__name__}, not {what}; the file is damaged or was "
+            "edited (nothing was trained from it)"
+        )
+    return value

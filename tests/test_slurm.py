@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,13 +114,7 @@ def test_a_signalled_job_is_requeued_and_resumes_exactly(
          f"hydra.sweep.dir={tmp_path / 's'}"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    samples = tmp_path / "s" / "0" / "samples"
-    deadline = time.monotonic() + 300
-    while not (samples.is_dir() and any(samples.glob("*.png"))):  # training is under way
-        assert launcher.poll() is None and time.monotonic() < deadline, cluster.logs()
-        time.sleep(0.2)
-    job = subprocess.run(["squeue", "-h", "-o", "%i"], env=cluster.env, capture_output=True, text=True)
-    subprocess.run(["scancel", "--signal=USR2", job.stdout.strip()], env=cluster.env, check=True)
+    cluster.signal_when_training(launcher, tmp_path / "s" / "0" / "samples")
     output = cluster.finish(launcher, timeout=600)
     assert launcher.returncode == 0, output[-3000:] + cluster.logs()
     (log,) = (tmp_path / "s" / ".submitit").glob("*/*_0_log.out")

@@ -168,13 +168,7 @@ def test_a_signalled_two_node_job_is_requeued_and_resumes_exactly(
         train_command(cluster, *budget, f"hydra.sweep.dir={tmp_path / 's'}"),
         cwd=tmp_path, env=env(cluster), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    samples = tmp_path / "s" / "0" / "samples"
-    deadline = time.monotonic() + 300
-    while not (samples.is_dir() and any(samples.glob("*.png"))):  # training is under way
-        assert launcher.poll() is None and time.monotonic() < deadline, cluster.logs()
-        time.sleep(0.2)
-    job = cluster.run("squeue", "-h", "-o", "%i").stdout.strip()
-    cluster.run("scancel", "--signal=USR2", job, check=True)
+    cluster.signal_when_training(launcher, tmp_path / "s" / "0" / "samples")
     output = cluster.finish(launcher)
     assert launcher.returncode == 0, output[-3000:] + cluster.logs()
     logs = task_logs(tmp_path / "s")

@@ -167,6 +167,16 @@ class Cluster:
         args = ["-N", node] if self.multi else []
         self.node_procs[node] = self._start([_which("slurmd"), "-D", *args, "-f", str(self.conf)], name, node)
 
+    def signal_when_training(self, launcher: subprocess.Popen, samples: Path, timeout: float = 300) -> None:
+        """SIGUSR2 (SLURM's warning before a time limit) to the running job, once its first sample
+        grid shows training is under way."""
+        deadline = time.monotonic() + timeout
+        while not (samples.is_dir() and any(samples.glob("*.png"))):
+            assert launcher.poll() is None and time.monotonic() < deadline, self.logs()
+            time.sleep(0.2)
+        job = self.run("squeue", "-h", "-o", "%i").stdout.strip()
+        self.run("scancel", "--signal=USR2", job, check=True)
+
     def finish(self, launcher: subprocess.Popen, timeout: float = 400) -> str:
         """Wait for ``launcher`` (a sweep under ``hydra/launcher=slurm``) and return its output. A
         requeued job waits out a begin time SLURM gives it (about two minutes): it is released at

@@ -271,7 +271,9 @@ def test_cli_config_errors_are_one_line(tmp_path: Path, override: str, expected:
     assert "Traceback" not in result.stderr
 
 
-def test_a_config_error_never_touches_a_folder_ganlab_did_not_create(tmp_path: Path) -> None:
+def test_a_config_error_never_touches_a_folder_ganlab_did_not_create(
+    tmp_path: Path, mnist_root: Path
+) -> None:
     """``hydra.run.dir=<your folder>`` with a typo: one line, exit 1, the folder and its files as
     they were (it was removed, train.log appended to and result.json replaced); a run directory
     ganlab would have created is never made."""
@@ -286,9 +288,12 @@ def test_a_config_error_never_touches_a_folder_ganlab_did_not_create(tmp_path: P
     assert (mine / "train.log").read_text() == "notes\n" and (mine / "result.json").read_text() == "{}"
     fresh = run_module("ganlab.train", "data.batch_size=-4", cwd=tmp_path)
     assert fresh.returncode == 1 and not (tmp_path / "outputs").exists()
-    # a value only the class refuses (after Hydra made outputs/<date>/<time>/): one line, and the
-    # folders this run created are gone again
-    later = run_module("ganlab.train", "model.generator.image_size=7", "logger=none", cwd=tmp_path)
+    # a value only the class refuses (after Hydra made outputs/<date>/<time>/, once the preflight
+    # found the data): one line, and the folders this run created are gone again
+    later = run_module(
+        "ganlab.train", "model.generator.image_size=7", "logger=none", "metrics=none",
+        f"paths.data_dir={mnist_root}", cwd=tmp_path,
+    )  # fmt: skip
     errors = [line for line in later.stderr.splitlines() if line.startswith("error:")]
     assert later.returncode == 1 and "Traceback" not in later.stderr
     assert errors == [

@@ -433,3 +433,19 @@ def stored_int(ckpt: dict[str, Any], section: str, key: str, where: str = "check
     ):
         raise _refuse(where, f"{section}.{key}", f"is {value!r}, not a size ganlab writes")
     return value
+
+
+def resume_info(ckpt_path: str | None) -> dict[str, Any]:
+    """What ``train`` needs from the checkpoint it resumes, before Lightning loads it: the file is
+    refused if it names code or its state cannot be restored (one line, nothing trained)."""
+    if ckpt_path is None:
+        return {}
+    ckpt = load_checkpoint(ckpt_path, option="ckpt_path")
+    check_config(ckpt, f"ckpt_path={ckpt_path}")  # a file that names code is refused, not trained on
+    check_resume_state(ckpt, f"ckpt_path={ckpt_path}")  # the state Lightning restores lazily, mid-run
+    iteration = ckpt.get("iteration")
+    if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path} has no iteration count; was it written by ganlab.train?"
+        )
+    return {"wandb_run_id": ckpt.get("wandb_run_id"), "iteration": iteration}

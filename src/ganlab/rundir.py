@@ -1,5 +1,6 @@
-"""The run directory: values are checked before Hydra creates it, and a folder ganlab did not
-create is never removed (a config error in ``hydra.run.dir=<your folder>`` leaves it as it was)."""
+"""The run directory: values, data and weights are checked before Hydra creates it, and a folder
+ganlab did not create is never removed (a config error in ``hydra.run.dir=<your folder>`` leaves it
+as it was)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.cli import report, user_error
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, GanlabError
 from ganlab.plugins import load_plugins
+from ganlab.preflight import preflight_config
 from ganlab.validate import check_run
 
 HYDRA_ONLY = {".hydra", "train.log", "result.json"}  # what a run that never started leaves
@@ -24,9 +26,10 @@ NEW_PARENTS: set[Path] = set()
 
 
 class CheckFirst(Callback):
-    """Hydra callback: a single run's values are checked before Hydra creates (or writes into) the
-    run directory, so a typo never touches a folder, and a run directory that existed before the
-    run is remembered: ganlab never removes a folder it did not create."""
+    """Hydra callback: a single run's values, data and metric weights are checked before Hydra
+    creates (or writes into) the run directory, so a typo or missing data never touches a folder,
+    and a run directory that existed before the run is remembered: ganlab never removes a folder
+    it did not create. Nothing here imports Lightning (``ganlab.signatures``, ``ganlab.preflight``)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -51,8 +54,10 @@ class CheckFirst(Callback):
                 sys.exit(1)
             return  # an interpolation that needs the job (hydra:...): the job checks it
         try:
-            check_run(early)
-        except ConfigError as e:  # Hydra turns a callback's exception into a warning: exit here
+            check_run(early, static=True)  # imports no class: the run checks the rest
+            # what the run needs from outside, before Lightning is imported or the directory made
+            preflight_config(OmegaConf.to_container(early, resolve=True))
+        except GanlabError as e:  # Hydra turns a callback's exception into a warning: exit here
             report(e)
             sys.exit(1)
 

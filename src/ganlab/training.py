@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ganlab import registry
 from ganlab.callbacks import IterationBudget, LastCheckpoint, RunConfig, StopSignal
-from ganlab.checkpoint import check_config, check_resume_state, load_checkpoint
+from ganlab.checkpoint import resume_info
 from ganlab.cli import config_dir, one_line, quiet_third_party, report, user_error
 from ganlab.errors import (
     CheckpointError,
@@ -52,21 +52,6 @@ from ganlab.sweep import (
 from ganlab.validate import check_run
 
 CONFIG_DIR = config_dir()
-
-
-def _resume_info(ckpt_path: str | None) -> dict[str, Any]:
-    """What train.py needs from a checkpoint before Lightning loads it."""
-    if ckpt_path is None:
-        return {}
-    ckpt = load_checkpoint(ckpt_path, option="ckpt_path")
-    check_config(ckpt, f"ckpt_path={ckpt_path}")  # a file that names code is refused, not trained on
-    check_resume_state(ckpt, f"ckpt_path={ckpt_path}")  # the state Lightning restores lazily, mid-run
-    iteration = ckpt.get("iteration")
-    if not isinstance(iteration, int) or isinstance(iteration, bool) or iteration < 0:
-        raise CheckpointError(
-            f"ckpt_path={ckpt_path} has no iteration count; was it written by ganlab.train?"
-        )
-    return {"wandb_run_id": ckpt.get("wandb_run_id"), "iteration": iteration}
 
 
 def build_loggers(cfg: DictConfig, resume: dict[str, Any], info: dict[str, Any] | None = None) -> list[Any]:
@@ -228,7 +213,7 @@ def _fit(cfg: DictConfig, info: dict[str, Any], result: dict[str, Any]) -> float
     check_multirun_ddp(cfg, info)
     assign_gpu(cfg, info)
     ckpt_path = auto_resume_path(cfg)
-    resume = _resume_info(ckpt_path)
+    resume = resume_info(ckpt_path)
     if cfg.get("max_iters") and resume.get("iteration", 0) >= cfg.max_iters:  # a finished budget
         rank_zero_info(
             f"{ckpt_path} is at iteration {resume['iteration']}, max_iters={cfg.max_iters} is reached: "

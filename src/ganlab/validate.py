@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganlab.errors import ConfigError, raise_all
 from ganlab.plugins import config_targets
+from ganlab.signatures import _inspected, read_signature
 
 
 @dataclass(frozen=True)
@@ -131,18 +132,21 @@ RANGES: list[tuple[str, Range | Pair]] = [
 ]
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: DictConfig, static: bool = False) -> None:
     """Raise one ConfigError naming every bad value of a composed run config: first those the value
     table judges (no class imported, so a bad number answers fast), then each node against its
     class's signature. A value copied from another key (``model.seed: ${seed}``) is judged where
-    it is set, so it is named once."""
+    it is set, so it is named once. ``static``: only the classes whose signature can be read
+    without importing them (``ganlab.signatures``); the run checks the others."""
     derived = {p for p, v in _leaves(OmegaConf.to_container(cfg, resolve=False)) if _is_copy(v)}
     resolved = OmegaConf.to_container(cfg, resolve=True)
     ranged: set[str] = set(derived)
     plain = list(range_problems(resolved, derived, ranged))  # no class imported: answers in a second
     raise_all([ConfigError(p) for p in plain], ConfigError)
     found = [
-        p for path, node in config_targets(resolved) for p in _against_signature(path, node, skip=ranged)
+        p
+        for path, node in config_targets(resolved)
+        for p in _against_signature(path, node, skip=ranged, static=static)
     ]
     raise_all([ConfigError(p) for p in found], ConfigError)
 
@@ -211,30 +215,33 @@ def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix.rstrip("."), node
 
 
-def _against_signature(path: str, node: Mapping[str, Any], skip: set[str]) -> Iterator[str]:
-    """The node's keys against the constructor of ``_target_``: unknown keys and wrong types."""
-    try:
-        target = get_object(node["_target_"])
-        signature = inspect.signature(target)
-    except Exception as e:
-        reason = " ".join(str(e).split())
-        yield f"{path}._target_={node['_target_']} cannot be imported or inspected ({reason})"
+def _against_signature(
+    path: str, node: Mapping[str, Any], skip: set[str], static: bool = False
+) -> Iterator[str]:
+    """The node's keys against the constructor of ``_target_``: unknown keys and wrong types. Read
+    from ganlab's source where it can be (nothing imported); else imported, or with ``static`` left
+    for the run to check once it imports it."""
+    signature = read_signature(node["_target_"])
+    if signature is None and static:
         return
-    try:
-        hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
-    except Exception:  # a hint that names a type only a type checker imports: keys are still checked
-        hints = {}
-    params = signature.parameters
-    open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if signature is None:
+        try:
+            signature = _inspected(get_object(node["_target_"]))
+            if signature is None:
+                raise TypeError("no signature")
+        except Exception as e:
+            reason = " ".join(str(e).split())
+            yield f"{path}._target_={node['_target_']} cannot be imported or inspected ({reason})"
+            return
     for key, value in node.items():
         if key.startswith("_") and key.endswith("_"):
             continue
         where = f"{path}.{key}" if path else key
-        if key not in params:
-            if not open_kwargs:
+        if key not in signature.params:
+            if not signature.open_kwargs:
                 yield f"{where}: {node['_target_']} has no argument {key}; remove it (~{where})"
             continue
-        hint = hints.get(key, Any)
+        hint = signature.hints.get(key, Any)
         if where not in skip and _conforms(value, hint) is False:
             yield f"{where}={_show(value)} must be {_describe(hint)}"
 
@@ -314,9 +321,10 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def check_run(cfg: DictConfig) -> None:
-    """A run config's values, then what no single value says (max_steps, a GPU trainer without one)."""
-    validate(cfg)
+def check_run(cfg: DictConfig, static: bool = False) -> None:
+    """A run config's values, then what no single value says (max_steps, a GPU trainer without one).
+    ``static``: the classes are not imported (see ``validate``)."""
+    validate(cfg, static)
     if cfg.trainer.get("max_steps", -1) not in (-1, None):
         raise ConfigError(
             "trainer.max_steps counts optimizer steps (two or more per GAN iteration); "

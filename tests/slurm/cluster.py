@@ -40,6 +40,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        todo += children.get(current, [])
+    return found
+
+
 def _which(name: str) -> str:
     return shutil.which(name) or f"/usr/sbin/{name}"
 
@@ -186,20 +204,21 @@ class Cluster:
         while launcher.poll() is None and time.monotonic() < deadline:
             for line in self.run("squeue", "-h", "-t", "PD", "-o", "%i %r").stdout.splitlines():
                 job, _, reason = line.partition(" ")
-                if reason.strip() == "BeginTime" and job not in released and self._gone(job):
+                if reason.strip() == "BeginTime" and job not in released and self._gone(job, launcher.pid):
                     self.run("scontrol", "update", f"JobId={job}", "StartTime=now")
                     released.add(job)
             time.sleep(1)
         output, _ = launcher.communicate(timeout=max(1.0, deadline - time.monotonic()))
         return output
 
-    def _gone(self, job: str) -> bool:
+    def _gone(self, job: str, launcher: int) -> bool:
         """Nothing left of the job's previous run: no step SLURM still counts (a step on a lost
         node is cleared only later: a new run started before that never gets its step), and no
-        process but the daemons."""
+        process but the daemons and the ``launcher`` (the sweep waiting for its jobs: it carries
+        ``SLURM_CONF`` too) with what it runs (squeue, sacct)."""
         steps = self.run("squeue", "-h", "-s", "-j", job).stdout.strip()
         daemons = {p.pid for p in self.procs if p.poll() is None} | self._helpers()
-        return not steps and set(self.processes()) <= daemons
+        return not steps and set(self.processes()) <= daemons | _descendants(launcher)
 
     def kill_node(self, node: str) -> list[int]:
         """The node is lost: every process on it (its slurmd, job steps and tasks: the processes in its

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torchvision.datasets import CelebA
-from torchvision.datasets.utils import download_file_from_google_drive
 
-from ganlab.data.archive import safe_extract
 from ganlab.data.folder import ImageFolderDataModule
+from ganlab.data.sources import CELEBA_ATTRIBUTES as ATTRIBUTES
+from ganlab.data.sources import CELEBA_IMAGES as IMAGES
+from ganlab.data.sources import CELEBA_PARTITION as PARTITION
+from ganlab.data.sources import CelebAFiles
 from ganlab.errors import ConfigError, DataError
-from ganlab.fetch import network_timeout
 from ganlab.registry import register
 
-IMAGES, PARTITION, ATTRIBUTES = "img_align_celeba", "list_eval_partition.txt", "list_attr_celeba.txt"
 SPLITS = {"train": "0", "test": "2"}  # the official partition: 0 train, 1 valid, 2 test
 
 
@@ -60,43 +59,13 @@ class CelebADataModule(ImageFolderDataModule):
         max_extract_gb: float = 2.0,
         **kwargs,
     ) -> None:
-        self.folder = Path(data_dir).expanduser() / CelebA.base_folder
+        self.files = CelebAFiles(data_dir, attribute, download, max_extract_gb)
+        self.folder = self.files.folder
         super().__init__(root=str(self.folder / IMAGES), **kwargs)
         self.attribute, self.download, self.max_extract_gb = attribute, download, max_extract_gb
 
-    def _missing(self) -> list[str]:
-        expected = [IMAGES, PARTITION] + ([ATTRIBUTES] if self.attribute else [])
-        return [name for name in expected if not (self.folder / name).exists()]
-
     def prepare_data(self) -> None:
-        if not self._missing():
-            return
-        reason = "download disabled (data.download=false)"
-        if self.download:
-            try:
-                self._download()
-                return
-            except DataError:
-                raise
-            except Exception as e:
-                reason = f"the download from Google Drive failed ({' '.join(str(e).split())[:200]})"
-        raise DataError(
-            f"CelebA not found in {self.folder} and {reason}; expected {', '.join(self._missing())} there "
-            "(torchvision's layout); put them there or set paths.data_dir=<dir> holding celeba/"
-        )
-
-    def _download(self) -> None:
-        """torchvision's official file ids and md5s; the zip extracted with ganlab's path checks."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with network_timeout():
-            for file_id, md5, filename in CelebA.file_list:
-                if filename.endswith(".zip") and (self.folder / IMAGES).is_dir():
-                    continue
-                if not (self.folder / filename).is_file():
-                    download_file_from_google_drive(file_id, str(self.folder), filename, md5)
-        archive = self.folder / f"{IMAGES}.zip"
-        if not (self.folder / IMAGES).is_dir():
-            safe_extract(archive, self.folder, IMAGES, int(self.max_extract_gb * 1e9))
+        self.files.prepare()
 
     def scan(self) -> dict[str, list[Path]]:
         if self.split is not None:

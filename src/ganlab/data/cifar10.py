@@ -7,12 +7,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from torchvision.datasets import CIFAR10
-from torchvision.datasets.utils import download_url
 
-from ganlab.data.archive import refuse_existing, safe_extract
 from ganlab.data.base import InMemoryImageDataModule
+from ganlab.data.sources import Cifar10Files
 from ganlab.errors import DataError
-from ganlab.fetch import network_timeout
 from ganlab.registry import register
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -54,10 +52,11 @@ class CIFAR10DataModule(InMemoryImageDataModule):
         )  # fmt: skip
         self.download, self.verify_checksums, self.url = download, verify_checksums, url
         self.max_extract_gb = max_extract_gb
+        self.files = Cifar10Files(data_dir, download, url, max_extract_gb)
 
     @property
     def folder(self) -> Path:
-        return Path(self.data_dir) / CIFAR10.base_folder
+        return self.files.folder
 
     def _dataset_class(self) -> type[CIFAR10]:
         if self.verify_checksums:
@@ -69,35 +68,8 @@ class CIFAR10DataModule(InMemoryImageDataModule):
         }
         return type("CIFAR10", (CIFAR10,), unchecked)
 
-    def _expected(self) -> list[str]:
-        return [name for name, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
-
     def prepare_data(self) -> None:
-        missing = [f for f in self._expected() if not (self.folder / f).is_file()]
-        if not missing:
-            return
-        reason = "download disabled (data.download=false)"
-        if self.download:
-            refuse_existing(self.folder)  # a partial folder is the user's: never replaced
-            try:
-                with network_timeout():
-                    download_url(self.url, self.data_dir, CIFAR10.filename, CIFAR10.tgz_md5)
-                archive = Path(self.data_dir) / CIFAR10.filename
-                if not archive.is_file():
-                    raise OSError(f"no file at {self.url}")
-                safe_extract(
-                    archive, Path(self.data_dir), CIFAR10.base_folder, int(self.max_extract_gb * 1e9)
-                )
-                return
-            except DataError:
-                raise
-            except Exception as e:
-                reason = f"the download from {self.url} failed ({' '.join(str(e).split())})"
-        raise DataError(
-            f"CIFAR-10 not found in {self.folder} and {reason}; expected {', '.join(missing)} there; "
-            "put them there or set paths.data_dir=<dir> (or GANLAB_DATA_DIR) to the folder holding "
-            f"{CIFAR10.base_folder}/"
-        )
+        self.files.prepare()
 
     def class_names(self) -> list[str]:
         return list(CLASSES)

@@ -18,6 +18,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 from ganlab.data.base import Batch, LabelledData, _as_batch, per_class_references
 from ganlab.data.decode import LazyImages, Preprocess, UnreadableImage, decode_checked
 from ganlab.data.images import fingerprint, list_images
+from ganlab.data.sources import ImageFolder
 from ganlab.data.unpaired import EpochTaggedSampler, _item_seed
 from ganlab.errors import ConfigError, DataError
 from ganlab.reference import Reference
@@ -171,12 +172,7 @@ class ImageFolderDataModule(LabelledData, L.LightningDataModule):
     # --- which files, which split, which class ---
 
     def check_root(self) -> None:
-        if not self.root.exists():
-            raise DataError(f"data.root={self.root} does not exist; give a folder of images")
-        if not self.root.is_dir():
-            raise DataError(
-                f"data.root={self.root} is a file, not a folder; give the folder that holds the images"
-            )
+        ImageFolder(self.root).prepare()
 
     def scan(self) -> dict[str, list[Path]]:
         """{"train": paths, "test": paths}, sorted; a one-line error for an empty folder."""

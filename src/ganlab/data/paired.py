@@ -13,8 +13,8 @@ from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchvision.transforms.v2 import functional as TF
 
-from ganlab.data.downloads import download_pix2pix
 from ganlab.data.images import fingerprint, load_rgb, usable_images
+from ganlab.data.sources import PairedFolders
 from ganlab.data.unpaired import EpochTaggedSampler, Preprocess, _item_seed
 from ganlab.errors import ConfigError, DataError
 from ganlab.pixels import to_model_range
@@ -102,6 +102,7 @@ class PairedDataModule(L.LightningDataModule):
         self.data_dir, self.root, self.name, self.url = Path(data_dir), root, name, url
         self.download, self.max_extract_gb, self.skip_corrupt = download, max_extract_gb, skip_corrupt
         self.direction = direction
+        self.files = PairedFolders(data_dir, root, name, url, download, max_extract_gb)
         self.preprocess = Preprocess(preprocess, load_size, crop_size, flip)
         self.batch_size, self.num_workers, self.num_panels, self.seed = (
             batch_size,
@@ -114,17 +115,10 @@ class PairedDataModule(L.LightningDataModule):
 
     @property
     def folder(self) -> Path:
-        if self.root is not None:
-            return Path(self.root)
-        if self.name is None:
-            raise ConfigError(
-                "set data.root=<dir with train/ of A|B images> or data.name=<official pix2pix set>"
-            )
-        return self.data_dir / self.name
+        return self.files.folder
 
     def prepare_data(self) -> None:
-        if self.root is None and self.download:
-            download_pix2pix(self.folder.name, self.data_dir, self.url, self.max_extract_gb)
+        self.files.prepare()
 
     def _split(self, split: str, required: bool) -> list[Path]:
         if not self.folder.is_dir():

@@ -18,8 +18,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from ganlab.data.base import state_ints
-from ganlab.data.downloads import download_cyclegan
 from ganlab.data.images import fingerprint, load_rgb, usable_images
+from ganlab.data.sources import UnpairedFolders
 from ganlab.errors import ConfigError, DataError
 from ganlab.pixels import to_model_range
 from ganlab.reference import Reference
@@ -205,6 +205,7 @@ class UnpairedDataModule(L.LightningDataModule):
         self.data_dir, self.root, self.name, self.url = Path(data_dir), root, name, url
         self.download, self.serial_batches, self.skip_corrupt = download, serial_batches, skip_corrupt
         self.max_extract_gb = max_extract_gb
+        self.files = UnpairedFolders(data_dir, root, name, url, download, max_extract_gb)
         self.preprocess = Preprocess(preprocess, load_size, crop_size, flip)
         self.batch_size, self.num_workers, self.num_panels, self.seed = (
             batch_size,
@@ -217,26 +218,15 @@ class UnpairedDataModule(L.LightningDataModule):
 
     @property
     def folder(self) -> Path:
-        if self.root is not None:
-            return Path(self.root)
-        if self.name is None:
-            raise ConfigError("set data.root=<dir with trainA/ trainB/> or data.name=<official set>")
-        return self.data_dir / self.name
+        return self.files.folder
 
     def prepare_data(self) -> None:
-        if self.root is None and self.download:
-            download_cyclegan(self.folder.name, self.data_dir, self.url, self.max_extract_gb)
+        self.files.prepare()
 
     def _domain(self, split: str, required: bool) -> list[Path]:
         folder = self.folder / split
-        if not self.folder.is_dir():
-            raise DataError(
-                f"data.root={self.folder} does not exist; expected a folder with trainA/, trainB/"
-            )
-        if not folder.is_dir():
-            if not required:
-                return []
-            raise DataError(f"{self.folder} has no {split}/ folder; expected trainA/, trainB/ with images")
+        if not self.files.check_split(split):
+            return []
         paths = usable_images(folder, self.skip_corrupt)
         if required and not paths:
             kinds = ", ".join(sorted(IMG_EXTENSIONS))

@@ -11,12 +11,10 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities import rank_zero_info
 
 from ganlab.callbacks.checkpoint import announce_saved, save_whole
-from ganlab.errors import GanlabError, raise_all
 from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
-from ganlab.metrics.inception import MissingWeightsError, resolve_weights
-from ganlab.metrics.lpips import Lpips, resolve_alexnet
+from ganlab.metrics.lpips import Lpips
 from ganlab.metrics.paired import paired_scores
-from ganlab.metrics.vgg import resolve_vgg16
+from ganlab.metrics.weights import find_weights
 
 
 class FIDCallback(Checkpoint):
@@ -78,26 +76,8 @@ class FIDCallback(Checkpoint):
         """Find (or fetch) every weights file now: one line naming all that are missing stops the run
         before training. (Inception weights, AlexNet weights for LPIPS on paired data or None; the
         VGG-16 weights of metrics.prc are kept in ``vgg_weights``.)"""
-        found: list[Path | None] = [None, None]
-        errors = []
-        try:
-            found[0] = resolve_weights(
-                self.fid["weights_path"], allow_other=bool(self.fid["allow_other_weights"])
-            )
-        except GanlabError as e:
-            errors.append(e)
-        if paired and self.lpips["enabled"]:
-            try:
-                found[1] = resolve_alexnet(self.lpips["weights_path"])
-            except GanlabError as e:
-                errors.append(e)
-        if self.prc:  # VGG-16 for precision/recall
-            try:
-                self.vgg_weights = resolve_vgg16(self.vgg["weights_path"])
-            except GanlabError as e:
-                errors.append(e)
-        raise_all(errors, MissingWeightsError)
-        return found[0], found[1]  # type: ignore[return-value]
+        weights, alexnet, self.vgg_weights = find_weights(self.fid, self.lpips, self.vgg, self.prc, paired)
+        return weights, alexnet
 
     @property
     def best_path(self) -> Path:

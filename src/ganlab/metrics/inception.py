@@ -9,13 +9,14 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
-from torchmetrics.image.fid import NoTrainInceptionV3
 
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.fetch import fetch_once
 from ganlab.files import plain_copy
 
+# torch-fidelity's (torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3; a test checks they
+# agree): the weights are found, or said missing, without importing torch-fidelity or torchmetrics
+URL_INCEPTION_V3 = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
 FEATURE_DIMS = (64, 192, 768, 2048)
 # torch-fidelity publishes the sha256 as torch.hub does: its leading hex digits in the file name
@@ -162,6 +163,8 @@ class InceptionFeatures(nn.Module):
         self.last_logits: Tensor | None = None  # (B, 1008) of the last batch, with logits=True (IS)
         # torch-fidelity reads the path with torch.load(weights_only=False): it only ever sees a
         # copy we wrote from tensors read with weights_only=True, never the user's file itself
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
         advice = f"use {WEIGHTS_FILE} from {URL_INCEPTION_V3}"
         with plain_copy(
             weights, WEIGHTS_FILE, WrongWeightsError, "torch-fidelity's Inception", advice

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torchmetrics.functional.image import lpips as tm_lpips
 
 from ganlab.errors import GanlabError
 from ganlab.files import check_real_bytes, load_failure
@@ -56,6 +55,8 @@ class Lpips(nn.Module):
 
     def __init__(self, alexnet: Path) -> None:
         super().__init__()
+        from torchmetrics.functional.image import lpips as tm_lpips
+
         self.net = tm_lpips._LPIPS(pretrained=False, net="alex", pnet_rand=True)  # nothing fetched or read
         features = {}
         for key, value in _tensors(alexnet, "AlexNet").items():

@@ -195,30 +195,40 @@ class Cluster:
         job = self.run("squeue", "-h", "-o", "%i").stdout.strip()
         self.run("scancel", "--signal=USR2", job, check=True)
 
-    def finish(self, launcher: subprocess.Popen, timeout: float = 400) -> str:
+    def finish(self, launcher: subprocess.Popen, timeout: float = 400, settle: float = 5) -> str:
         """Wait for ``launcher`` (a sweep under ``hydra/launcher=slurm``) and return its output. A
-        requeued job waits out a begin time SLURM gives it (about two minutes): it is released at
-        once (``scontrol update StartTime=now``, what an operator may do), so the tests do not wait."""
+        requeued job waits out a begin time SLURM gives it (about two minutes): it is released
+        (``scontrol update StartTime=now``, what an operator may do) once nothing of its previous run
+        has been left for ``settle`` seconds, so the tests do not wait. (Released within a second of
+        a lost node's return, the new run never got its srun step: "Requested nodes are busy".)"""
         deadline = time.monotonic() + timeout
         released: set[str] = set()
+        clear_since: dict[str, float] = {}
         while launcher.poll() is None and time.monotonic() < deadline:
             for line in self.run("squeue", "-h", "-t", "PD", "-o", "%i %r").stdout.splitlines():
                 job, _, reason = line.partition(" ")
-                if reason.strip() == "BeginTime" and job not in released and self._gone(job, launcher.pid):
+                if reason.strip() != "BeginTime" or job in released:
+                    continue
+                if not self._gone(job, launcher.pid):
+                    clear_since.pop(job, None)
+                elif time.monotonic() - clear_since.setdefault(job, time.monotonic()) >= settle:
                     self.run("scontrol", "update", f"JobId={job}", "StartTime=now")
                     released.add(job)
-            time.sleep(1)
+            time.sleep(0.5)
         output, _ = launcher.communicate(timeout=max(1.0, deadline - time.monotonic()))
         return output
 
     def _gone(self, job: str, launcher: int) -> bool:
-        """Nothing left of the job's previous run: no step SLURM still counts (a step on a lost
-        node is cleared only later: a new run started before that never gets its step), and no
+        """Nothing left of the job's previous run: no step SLURM still counts, every node idle (a
+        step on a lost node is cleared only later, and a node just back is not yet ready: a new run
+        started before that never gets its step, srun saying "Requested nodes are busy"), and no
         process but the daemons and the ``launcher`` (the sweep waiting for its jobs: it carries
         ``SLURM_CONF`` too) with what it runs (squeue, sacct)."""
         steps = self.run("squeue", "-h", "-s", "-j", job).stdout.strip()
+        if steps or self.run("sinfo", "-h", "-N", "-o", "%T").stdout.split() != ["idle"] * len(self.nodes):
+            return False  # a node still busy with the old run, or back but not yet idle
         daemons = {p.pid for p in self.procs if p.poll() is None} | self._helpers()
-        return not steps and set(self.processes()) <= daemons | _descendants(launcher)
+        return set(self.processes()) <= daemons | _descendants(launcher)
 
     def kill_node(self, node: str) -> list[int]:
         """The node is lost: every process on it (its slurmd, job steps and tasks: the processes in its

@@ -27,7 +27,7 @@ test: install  ## the fast CPU suite (tests marked slow, gpu or slurm are desele
 test-slow: install  ## the tests marked slow (CI runs them as a second step)
 	$(BIN)/python -m pytest -m "slow and not gpu" $(ARGS)
 
-test-slurm: install  ## sweeps on a real one-node SLURM cluster (installs Debian's slurm as root first)
+test-slurm: install  ## sweeps on real SLURM clusters, one node and two (installs Debian's slurm as root first)
 	-bash tests/slurm/setup.sh  # not root or no apt: the tests skip, saying why
 	$(BIN)/python -m pytest -m slurm $(ARGS)
 
@@ -50,7 +50,7 @@ bench: install  ## ganlab vs a plain PyTorch loop on this machine's device (CPU 
 	$(BIN)/python -m ganlab.bench $(ARGS)
 
 GPU_SWITCHES ?= eager,channels_last,bf16,fused_adam,on_device,fast_eager,compile,compile_ro,fast_compile,fast_compile_ro
-bench-startup: install  ## seconds each command takes to answer (--help, config errors, one translate), as a ratio to import torch
+bench-startup: install  ## seconds each command takes to answer (--help, config errors, missing data, one translate), as a ratio to import torch
 	$(BIN)/python -m ganlab.startup $(ARGS)
 
 bench-gpu: install  ## the GPU cases (DCGAN 28/64 px, CycleGAN 256 px) under each speed switch, one by one and combined

@@ -54,6 +54,7 @@ def train_probe(tmp_path: Path, *args: str) -> tuple[int, list[str], str]:
         ("folder", "does not exist; expected a folder with trainA/, trainB/"),
         ("value", "data.download=maybe must be true or false"),
         ("net", "ganlab.nets.resnet.ResnetGenerator has no argument nblocks"),
+        ("loss", "model.loss=wgan is not a registered GAN loss"),
     ],
 )
 def test_missing_data_weights_and_bad_values_answer_before_lightning(
@@ -71,6 +72,7 @@ def test_missing_data_weights_and_bad_values_answer_before_lightning(
             "metrics=none",
         ],
         "value": [f"paths.data_dir={mnist_root}", "data.download=maybe", "metrics=none"],
+        "loss": [f"paths.data_dir={tmp_path / 'empty'}", "model.loss=wgan"],  # said before missing data
         "net": [
             "model=cyclegan",
             "data=unpaired_folder",

@@ -321,6 +321,32 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def registered_names(cfg: DictConfig) -> None:
+    """``model.loss`` and ``model.augment`` of ganlab's GAN modules name registered parts (ganlab's,
+    or a plugin's: the plugins are loaded by now), checked with the values rather than when the
+    module is built, after the data. A plugin's module judges its own options."""
+    model = cfg.get("model") or {}
+    if not str(model.get("_target_", "")).startswith("ganlab.modules."):
+        return
+    problems = []
+    if model.get("loss") is not None:
+        from ganlab.losses import get_loss
+
+        try:
+            get_loss(str(model.get("loss")))
+        except ConfigError as e:
+            problems.append(e)
+    if model.get("augment"):
+        from ganlab.modules.augment import parse_policy
+
+        augment = model.get("augment")
+        try:
+            parse_policy(OmegaConf.to_container(augment) if OmegaConf.is_config(augment) else augment)
+        except ConfigError as e:
+            problems.append(e)
+    raise_all(problems, ConfigError)
+
+
 def check_run(cfg: DictConfig, static: bool = False) -> None:
     """A run config's values, then what no single value says (max_steps, a GPU trainer without one).
     ``static``: the classes are not imported (see ``validate``)."""
@@ -332,6 +358,7 @@ def check_run(cfg: DictConfig, static: bool = False) -> None:
         )
     import torch  # here: the value checks above need no torch
 
+    registered_names(cfg)
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(

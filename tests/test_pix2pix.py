@@ -209,16 +209,16 @@ def test_official_set_download_and_its_refusals(tmp_path: Path, http_root: tuple
 def test_lpips_weights_are_fetched_once_and_checked(tmp_path: Path, http_root, monkeypatch) -> None:
     """No file: fetched into the hub cache from the published URL; a wrong download is refused (sha256)
     and never takes the name; a failed one is one line saying how to get the file."""
-    from ganlab.metrics import lpips
+    from ganlab.metrics import hub, lpips
 
     base, served = http_root
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), served / lpips.ALEXNET_FILE)
-    monkeypatch.setattr(lpips, "ALEXNET_URL", f"{base}{lpips.ALEXNET_FILE}")
+    monkeypatch.setattr(hub, "ALEXNET_URL", f"{base}{lpips.ALEXNET_FILE}")
     with pytest.raises(lpips.MissingLpipsWeightsError, match="not the published 7be5be79"):
         lpips.resolve_alexnet(None)
     assert not list((tmp_path / "hub" / "checkpoints").iterdir())  # no part file, nothing named
-    monkeypatch.setattr(lpips, "ALEXNET_URL", f"{base}missing.pth")
+    monkeypatch.setattr(hub, "ALEXNET_URL", f"{base}missing.pth")
     with pytest.raises(lpips.MissingLpipsWeightsError, match=r"failed.*metrics\.lpips\.enabled=false"):
         lpips.resolve_alexnet(None)
     cached = tmp_path / "hub" / "checkpoints" / lpips.ALEXNET_FILE

@@ -321,6 +321,20 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _cuda_available() -> bool:
+    import torch  # here only: no other check needs torch
+
+    return torch.cuda.is_available()
+
+
+# ganlab's own losses and augmentations (ganlab.losses.LOSSES, ganlab.modules.augment.POLICIES; a test
+# holds them equal): a config naming only these is judged without importing torch
+BUILTIN_NAMES = {
+    "loss": ("minimax", "non_saturating", "least_squares", "hinge", "wasserstein"),
+    "augment": ("color", "translation", "cutout"),
+}
+
+
 def registered_names(cfg: DictConfig) -> None:
     """``model.loss`` and ``model.augment`` of ganlab's GAN modules name registered parts (ganlab's,
     or a plugin's: the plugins are loaded by now), checked with the values rather than when the
@@ -329,19 +343,21 @@ def registered_names(cfg: DictConfig) -> None:
     if not str(model.get("_target_", "")).startswith("ganlab.modules."):
         return
     problems = []
-    if model.get("loss") is not None:
+    if model.get("loss") is not None and model.get("loss") not in BUILTIN_NAMES["loss"]:
         from ganlab.losses import get_loss
 
         try:
             get_loss(str(model.get("loss")))
         except ConfigError as e:
             problems.append(e)
-    if model.get("augment"):
+    augment = model.get("augment")
+    augment = OmegaConf.to_container(augment) if OmegaConf.is_config(augment) else augment
+    given = [p.strip() for p in augment.split(",")] if isinstance(augment, str) else list(augment or [])
+    if not set(given) <= set(BUILTIN_NAMES["augment"]):
         from ganlab.modules.augment import parse_policy
 
-        augment = model.get("augment")
         try:
-            parse_policy(OmegaConf.to_container(augment) if OmegaConf.is_config(augment) else augment)
+            parse_policy(augment)
         except ConfigError as e:
             problems.append(e)
     raise_all(problems, ConfigError)
@@ -356,11 +372,9 @@ def check_run(cfg: DictConfig, static: bool = False) -> None:
             "trainer.max_steps counts optimizer steps (two or more per GAN iteration); "
             "set max_iters=N to stop after N iterations (batches)"
         )
-    import torch  # here: the value checks above need no torch
-
     registered_names(cfg)
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+    if accelerator in ("gpu", "cuda") and not _cuda_available():
         raise ConfigError(
             f"trainer.accelerator={accelerator} but this machine has no CUDA device: use trainer=cpu "
             "or trainer=auto"

@@ -15,28 +15,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ganlab.errors import GanlabError
 from ganlab.files import check_real_bytes, load_failure
-from ganlab.metrics.inception import resolve_hub_file
-
-ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
-ALEXNET_FILE = ALEXNET_URL.rsplit("/", 1)[-1]
-ALEXNET_SHA256 = "7be5be79"  # torchvision's published prefix, as torch.hub names files
-# torchvision's alexnet.features index → the LPIPS slice that holds it (torchmetrics' Alexnet)
-SLICES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 2, 5: 3, 6: 3, 7: 3, 8: 4, 9: 4, 10: 5, 11: 5}
-
-
-class MissingLpipsWeightsError(GanlabError):
-    """AlexNet weights for LPIPS are neither on disk nor downloadable, or are not AlexNet's."""
-
-
-def resolve_alexnet(weights_path: str | None, download: bool = True) -> Path:
-    """``weights_path``, else ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``, fetched if absent."""
-    return resolve_hub_file(
-        weights_path, "metrics.lpips.weights_path", ALEXNET_URL, ALEXNET_FILE, ALEXNET_SHA256,
-        MissingLpipsWeightsError,
-        "set metrics.lpips.enabled=false", download,
-    )  # fmt: skip
+from ganlab.metrics.hub import ALEXNET_FILE, MissingLpipsWeightsError, resolve_alexnet  # noqa: F401
 
 
 def _tensors(path: Path, what: str) -> dict[str, Tensor]:
@@ -48,6 +28,10 @@ def _tensors(path: Path, what: str) -> dict[str, Tensor]:
         raise MissingLpipsWeightsError(f"{path} is not a state dict of tensors ({what})")
     check_real_bytes(state, str(path), MissingLpipsWeightsError)
     return state
+
+
+# torchvision's alexnet.features index → the LPIPS slice that holds it (torchmetrics' Alexnet)
+SLICES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 2, 5: 3, 6: 3, 7: 3, 8: 4, 9: 4, 10: 5, 11: 5}
 
 
 class Lpips(nn.Module):

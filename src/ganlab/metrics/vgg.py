@@ -14,24 +14,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ganlab.errors import GanlabError
 from ganlab.files import plain_copy
-from ganlab.metrics.inception import resolve_hub_file
-
-VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision IMAGENET1K_V1
-VGG16_FILE = VGG16_URL.rsplit("/", 1)[-1]
-VGG16_SHA256 = "397923af"  # torchvision's published prefix, as torch.hub names files
-
-
-class MissingVggWeightsError(GanlabError):
-    """VGG-16 weights for precision/recall are neither on disk nor downloadable, or are not VGG-16's."""
-
-
-def resolve_vgg16(weights_path: str | None, download: bool = True) -> Path:
-    return resolve_hub_file(
-        weights_path, "metrics.vgg.weights_path", VGG16_URL, VGG16_FILE, VGG16_SHA256, MissingVggWeightsError,
-        "set metrics.prc=false", download,
-    )  # fmt: skip
+from ganlab.metrics.hub import VGG16_FILE, VGG16_URL, MissingVggWeightsError, resolve_vgg16  # noqa: F401
 
 
 class VggFeatures(nn.Module):

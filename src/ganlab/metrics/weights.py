@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ganlab.errors import GanlabError, raise_all
-from ganlab.metrics.inception import MissingWeightsError, resolve_weights
-from ganlab.metrics.lpips import resolve_alexnet
-from ganlab.metrics.vgg import resolve_vgg16
+from ganlab.metrics.hub import MissingWeightsError, resolve_alexnet, resolve_vgg16, resolve_weights
 
 
 def find_weights(

@@ -233,3 +233,20 @@ def test_the_builtin_names_the_values_are_judged_by_are_ganlabs() -> None:
 
     assert set(BUILTIN_NAMES["loss"]) == set(LOSSES)
     assert set(BUILTIN_NAMES["augment"]) == set(POLICIES)
+
+
+def test_a_failed_download_leaves_no_folder_it_made(tmp_path: Path, http_root) -> None:
+    """paths.data_dir=<a folder that does not exist> and the mirrors fail: one line, and the data
+    folder the download made for its files is gone again (nothing is left to be mistaken for data)."""
+    base, _ = http_root  # serves nothing: every file is missing
+    data_dir = tmp_path / "typo" / "data"
+    mnist = "ganlab.data.mnist.MNISTDataModule"
+    cfg = {"data": {"_target_": mnist, "data_dir": str(data_dir), "mirrors": [base]}}
+    with pytest.raises(DataError, match=r"MNIST not found .* the download failed"):
+        preflight_config(cfg)
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "kept").mkdir()  # a folder that was there before is never removed
+    cfg["data"]["data_dir"] = str(tmp_path / "kept")
+    with pytest.raises(DataError):
+        preflight_config(cfg)
+    assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / "MNIST").exists()

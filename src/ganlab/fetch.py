@@ -64,8 +64,10 @@ def download(
 
     Not ``torch.hub.download_url_to_file``: it has the bar and the atomic rename, but neither a size
     cap nor a length check, so a hostile or broken server could fill the disk or leave a short file.
+    The folders it makes for ``dest`` are removed again when it fails.
     """
     part = dest.with_name(dest.name + ".part")
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # deepest first
     dest.parent.mkdir(parents=True, exist_ok=True)
     too_big = f"download of {url} is larger than {(max_bytes or 0) / 1e9:.3g} GB; refusing"
     try:
@@ -92,6 +94,12 @@ def download(
         raise error(f"download of {url} failed ({' '.join(str(e).split())})") from None
     finally:
         part.unlink(missing_ok=True)
+        if not dest.exists():  # a failed download leaves no folder it made (paths.data_dir=<typo>)
+            for folder in made:
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty: something else is in it now
+                    break
 
 
 @contextlib.contextmanager

@@ -121,7 +121,7 @@ def test_a_signature_read_from_source_is_inspects(target: str) -> None:
         init = obj.__init__ if inspect.isclass(obj) else obj
         assert not getattr(init, "__module__", "builtins").startswith("ganlab"), f"{target}: not read"
         return
-    live = signatures._inspected(obj)
+    live = signatures.inspected(obj)
     assert live is not None
     assert (static.params, static.open_kwargs) == (live.params, live.open_kwargs)
     for param, hint in static.hints.items():

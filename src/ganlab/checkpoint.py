@@ -437,9 +437,19 @@ def stored_int(ckpt: dict[str, Any], section: str, key: str, where: str = "check
 
 def resume_info(ckpt_path: str | None) -> dict[str, Any]:
     """What ``train`` needs from the checkpoint it resumes, before Lightning loads it: the file is
-    refused if it names code or its state cannot be restored (one line, nothing trained)."""
+    refused if it names code or its state cannot be restored (one line, nothing trained). The
+    preflight and the run ask for the same file: it is read once (per size and mtime)."""
     if ckpt_path is None:
         return {}
+    try:
+        stat = Path(ckpt_path).stat()
+    except OSError:
+        return _resume_info(ckpt_path, 0, 0)  # load_checkpoint says what is wrong with the path
+    return dict(_resume_info(ckpt_path, stat.st_size, stat.st_mtime_ns))
+
+
+@functools.cache
+def _resume_info(ckpt_path: str, size: int, mtime_ns: int) -> dict[str, Any]:
     ckpt = load_checkpoint(ckpt_path, option="ckpt_path")
     check_config(ckpt, f"ckpt_path={ckpt_path}")  # a file that names code is refused, not trained on
     check_resume_state(ckpt, f"ckpt_path={ckpt_path}")  # the state Lightning restores lazily, mid-run

@@ -50,7 +50,7 @@ def read_signature(target: str) -> Signature | None:
     module, _, name = target.rpartition(".")
     if module in sys.modules:
         obj = getattr(sys.modules[module], name, None)
-        return _inspected(obj) if obj is not None else None
+        return inspected(obj) if obj is not None else None
     if not target.startswith("ganlab."):
         return None
     try:
@@ -59,7 +59,7 @@ def read_signature(target: str) -> Signature | None:
         return None
 
 
-def _inspected(obj: Any) -> Signature | None:
+def inspected(obj: Any) -> Signature | None:
     try:
         signature = inspect.signature(obj)
     except (TypeError, ValueError):

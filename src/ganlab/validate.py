@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganlab.errors import ConfigError, raise_all
 from ganlab.plugins import config_targets
-from ganlab.signatures import _inspected, read_signature
+from ganlab.signatures import inspected, read_signature
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def _against_signature(
         return
     if signature is None:
         try:
-            signature = _inspected(get_object(node["_target_"]))
+            signature = inspected(get_object(node["_target_"]))
             if signature is None:
                 raise TypeError("no signature")
         except Exception as e:

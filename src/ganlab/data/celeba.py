@@ -62,7 +62,7 @@ class CelebADataModule(ImageFolderDataModule):
         self.files = CelebAFiles(data_dir, attribute, download, max_extract_gb)
         self.folder = self.files.folder
         super().__init__(root=str(self.folder / IMAGES), **kwargs)
-        self.attribute, self.download, self.max_extract_gb = attribute, download, max_extract_gb
+        self.attribute = attribute
 
     def prepare_data(self) -> None:
         self.files.prepare()

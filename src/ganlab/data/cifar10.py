@@ -50,8 +50,7 @@ class CIFAR10DataModule(InMemoryImageDataModule):
             data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed, on_device,
             resize, limit_train,
         )  # fmt: skip
-        self.download, self.verify_checksums, self.url = download, verify_checksums, url
-        self.max_extract_gb = max_extract_gb
+        self.verify_checksums = verify_checksums
         self.files = Cifar10Files(data_dir, download, url, max_extract_gb)
 
     @property

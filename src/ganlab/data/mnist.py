@@ -43,12 +43,15 @@ class MNISTDataModule(InMemoryImageDataModule):
             data_dir, batch_size, num_workers, image_size, channels, pin_memory, seed, on_device,
             resize, limit_train,
         )  # fmt: skip
-        self.download, self.mirrors = download, mirrors
         self.files = MnistFiles(data_dir, download, mirrors)
 
     @property
     def raw_dir(self) -> Path:
         return self.files.raw_dir
+
+    @property
+    def mirrors(self) -> list[str] | None:
+        return self.files.mirrors
 
     def prepare_data(self) -> None:
         self.files.prepare()

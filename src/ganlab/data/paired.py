@@ -99,8 +99,7 @@ class PairedDataModule(L.LightningDataModule):
             raise ConfigError(f"data.direction={direction} must be AtoB or BtoA")
         if channels != 3:
             raise ConfigError(f"data.channels={channels}: paired folders are read as RGB (3)")
-        self.data_dir, self.root, self.name, self.url = Path(data_dir), root, name, url
-        self.download, self.max_extract_gb, self.skip_corrupt = download, max_extract_gb, skip_corrupt
+        self.skip_corrupt = skip_corrupt
         self.direction = direction
         self.files = PairedFolders(data_dir, root, name, url, download, max_extract_gb)
         self.preprocess = Preprocess(preprocess, load_size, crop_size, flip)
@@ -121,10 +120,7 @@ class PairedDataModule(L.LightningDataModule):
         self.files.prepare()
 
     def _split(self, split: str, required: bool) -> list[Path]:
-        if not self.folder.is_dir():
-            raise DataError(
-                f"data.root={self.folder} does not exist; expected a folder with train/ of A|B images"
-            )
+        self.files.check_folder()
         folder = self.folder / split
         paths = usable_images(folder, self.skip_corrupt) if folder.is_dir() else []
         if required and not paths:

@@ -228,6 +228,9 @@ class UnpairedFolders(Source):
     """``data.root`` with trainA/ and trainB/, or an official CycleGAN set in ``<data_dir>/<name>``,
     downloaded when absent."""
 
+    holds, expected, official = "trainA/ trainB/", "trainA/, trainB/", "official set"  # for messages
+    download_set = staticmethod(download_cyclegan)
+
     def __init__(
         self,
         data_dir: str | Path,
@@ -245,12 +248,16 @@ class UnpairedFolders(Source):
         if self.root is not None:
             return Path(self.root)
         if self.name is None:
-            raise ConfigError("set data.root=<dir with trainA/ trainB/> or data.name=<official set>")
+            raise ConfigError(f"set data.root=<dir with {self.holds}> or data.name=<{self.official}>")
         return self.data_dir / self.name
 
     def fetch(self) -> None:
         if self.root is None and self.download:
-            download_cyclegan(self.folder.name, self.data_dir, self.url, self.max_extract_gb)
+            self.download_set(self.folder.name, self.data_dir, self.url, self.max_extract_gb)
+
+    def check_folder(self) -> None:
+        if not self.folder.is_dir():
+            raise DataError(f"data.root={self.folder} does not exist; expected a folder with {self.expected}")
 
     def prepare(self) -> None:
         self.fetch()
@@ -259,10 +266,7 @@ class UnpairedFolders(Source):
 
     def check_split(self, split: str) -> bool:
         """Whether ``<folder>/<split>`` exists; a missing data folder (or train split) is an error."""
-        if not self.folder.is_dir():
-            raise DataError(
-                f"data.root={self.folder} does not exist; expected a folder with trainA/, trainB/"
-            )
+        self.check_folder()
         if (self.folder / split).is_dir():
             return True
         if split.startswith("train"):
@@ -275,6 +279,9 @@ class PairedFolders(UnpairedFolders):
     ``<data_dir>/<name>``, downloaded when absent."""
 
     paired = True
+    holds = expected = "train/ of A|B images"
+    official = "official pix2pix set"
+    download_set = staticmethod(download_pix2pix)
 
     def __init__(
         self,
@@ -287,26 +294,9 @@ class PairedFolders(UnpairedFolders):
     ) -> None:
         super().__init__(data_dir, root, name, url, download, max_extract_gb)
 
-    @property
-    def folder(self) -> Path:
-        if self.root is not None:
-            return Path(self.root)
-        if self.name is None:
-            raise ConfigError(
-                "set data.root=<dir with train/ of A|B images> or data.name=<official pix2pix set>"
-            )
-        return self.data_dir / self.name
-
-    def fetch(self) -> None:
-        if self.root is None and self.download:
-            download_pix2pix(self.folder.name, self.data_dir, self.url, self.max_extract_gb)
-
     def prepare(self) -> None:
         self.fetch()
-        if not self.folder.is_dir():
-            raise DataError(
-                f"data.root={self.folder} does not exist; expected a folder with train/ of A|B images"
-            )
+        self.check_folder()
         if not (self.folder / "train").is_dir():
             raise DataError(
                 f"{self.folder / 'train'} holds no images; expected train/ (and test/ or val/) of A|B images"

@@ -202,9 +202,7 @@ class UnpairedDataModule(L.LightningDataModule):
         super().__init__()
         if channels != 3:
             raise ConfigError(f"data.channels={channels}: unpaired folders are read as RGB (3)")
-        self.data_dir, self.root, self.name, self.url = Path(data_dir), root, name, url
-        self.download, self.serial_batches, self.skip_corrupt = download, serial_batches, skip_corrupt
-        self.max_extract_gb = max_extract_gb
+        self.serial_batches, self.skip_corrupt = serial_batches, skip_corrupt
         self.files = UnpairedFolders(data_dir, root, name, url, download, max_extract_gb)
         self.preprocess = Preprocess(preprocess, load_size, crop_size, flip)
         self.batch_size, self.num_workers, self.num_panels, self.seed = (

@@ -15,7 +15,8 @@ import fabricate
 from conftest import make_cfg, run_module
 from ganlab.data.downloads import download_cyclegan
 from ganlab.data.images import list_images, load_rgb
-from ganlab.data.unpaired import Preprocess, UnpairedDataModule
+from ganlab.data.sets.unpaired import Preprocess
+from ganlab.data.unpaired import UnpairedDataModule
 from ganlab.errors import DataError
 from ganlab.modules.cyclegan import linear_decay
 from ganlab.modules.pool import ImagePool

@@ -252,8 +252,7 @@ def test_translating_a_ganlab_cyclegan_never_imports_lightning(tmp_path: Path) -
 
 @pytest.mark.parametrize("form", ["checkpoint", "folders"])
 def test_evaluate_names_missing_weights_before_lightning(tmp_path: Path, dcgan_ckpt: Path, form: str) -> None:
-    """Missing Inception weights are said before Lightning is imported: for two folders it is never
-    needed, for a checkpoint only once its data and module are rebuilt (after the weights)."""
+    """Missing Inception weights are said before Lightning is imported (evaluate never needs it)."""
     from PIL import Image
 
     for name in ("real", "fake"):
@@ -264,6 +263,70 @@ def test_evaluate_names_missing_weights_before_lightning(tmp_path: Path, dcgan_c
     status, imported, err = _probe("ganlab.evaluate", [*given, "metrics.fid.weights_path=none.pth"], tmp_path)
     assert status == "1" and "metrics.fid.weights_path=none.pth does not exist" in err, err
     assert "lightning" not in imported, imported
+
+
+def _cyclegan_run(tmp_path: Path) -> Path:
+    from conftest import TINY_CYCLE
+
+    photos = fabricate.unpaired_folder(tmp_path / "photos")
+    (photos / "trainA" / "zz_corrupt.jpg").unlink()
+    train(make_cfg(tmp_path / "run", [*TINY_CYCLE, f"data.root={photos}", "model.ema.decay=0.5"]))
+    return tmp_path / "run" / "checkpoints" / "last.ckpt"
+
+
+SCORE = ["metrics.fid.feature=64", "metrics.kid.subset_size=4", "num_fake=8", "device=cpu"]
+
+
+@pytest.mark.parametrize("family", ["DCGAN", "CycleGAN"])
+def test_evaluate_of_a_ganlab_checkpoint_never_imports_lightning(
+    tmp_path: Path, dcgan_ckpt: Path, mnist_root: Path, weights: Path, family: str
+) -> None:
+    """evaluate rebuilds ganlab's own data set without Lightning's base (``ganlab.data.sets``) and
+    scores the generators alone: a whole FID/KID of a run, with Lightning and wandb never imported.
+    It imported Lightning to rebuild the LightningModule and LightningDataModule."""
+    from conftest import fid_weights
+
+    ckpt = dcgan_ckpt if family == "DCGAN" else _cyclegan_run(tmp_path)
+    args = [f"ckpt={ckpt}", *fid_weights(weights), *SCORE, f"data_dir={mnist_root}",
+            f"paths.cache_dir={tmp_path / 'cache'}"]  # fmt: skip
+    status, imported, err = _probe("ganlab.evaluate", args, tmp_path)
+    assert status == "0" and not {"lightning", "wandb"} & set(imported), err  # torch-fidelity: FID's
+
+
+@pytest.mark.parametrize("family", ["DCGAN", "CycleGAN"])
+def test_evaluate_scores_the_networks_as_the_module_does(
+    tmp_path: Path, mnist_root: Path, weights: Path, family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The networks-only scoring of ganlab's own modules gives the same numbers, to the bit, as the
+    rebuilt LightningModule's fid_sources/fid_generate (the path a plugin's module takes), EMA
+    copies included; ema=false scores the raw weights, which differ."""
+    from hydra import compose, initialize_config_dir
+
+    import ganlab.evaluate as ev
+    from conftest import fid_weights
+    from ganlab.train import CONFIG_DIR
+
+    if family == "DCGAN":
+        train(make_cfg(tmp_path / "run", [*TINY, f"paths.data_dir={mnist_root}", "logger=none",
+                                          "model.ema.decay=0.5"]))  # fmt: skip
+        ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    else:
+        ckpt = _cyclegan_run(tmp_path)
+
+    def scores(*extra: str) -> dict:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            given = [f"ckpt={ckpt}", f"data_dir={mnist_root}", f"paths.cache_dir={tmp_path / 'c'}"]
+            cfg = compose("evaluate", [*given, *fid_weights(weights), *SCORE, *extra])
+        result = ev.evaluate(cfg)
+        result["protocol"].pop("cache")
+        return result
+
+    own, raw = scores(), scores("ema=false")
+    with monkeypatch.context() as patch:
+        patch.setattr(ev, "builtin_module", lambda ckpt: None)  # as a plugin's module: the whole module
+        assert scores() == own
+        assert scores("ema=false") == raw
+    assert raw != own
 
 
 def test_a_plugin_module_still_gets_its_whole_check(tmp_path: Path, dcgan_ckpt: Path) -> None:

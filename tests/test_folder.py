@@ -13,7 +13,8 @@ import fabricate
 from conftest import TINY, make_cfg, run_module
 from ganlab.cli import one_line, user_error
 from ganlab.data.celeba import CelebADataModule
-from ganlab.data.folder import ImageFolderDataModule, fingerprint
+from ganlab.data.folder import ImageFolderDataModule
+from ganlab.data.images import fingerprint
 from ganlab.errors import ConfigError, DataError
 from ganlab.train import train
 

@@ -564,7 +564,7 @@ def test_official_files_translate_cannot_use_are_one_line(tmp_path: Path, make, 
     ],
 )
 def test_a_damaged_celeba_attribute_file_is_one_line(tmp_path: Path, text: str, expected: str) -> None:
-    from ganlab.data.celeba import read_attributes
+    from ganlab.data.sets.celeba import read_attributes
 
     (tmp_path / "list_attr_celeba.txt").write_text(text)
     with pytest.raises(DataError, match=expected):
@@ -572,7 +572,7 @@ def test_a_damaged_celeba_attribute_file_is_one_line(tmp_path: Path, text: str, 
 
 
 def test_an_a_b_image_too_narrow_to_split_is_one_line() -> None:
-    from ganlab.data.paired import split_pair
+    from ganlab.data.sets.paired import split_pair
 
     for size in ((1, 1), (1, 40)):
         with pytest.raises(DataError, match=r"p.png is 1×\d+ px: an A\|B pair .* at least 2 px"):

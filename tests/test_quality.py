@@ -15,7 +15,7 @@ from torch import nn
 import fabricate
 from conftest import TINY, make_cfg, run_module
 from ganlab.checkpoint import build_module, has_ema
-from ganlab.data.base import fit_images
+from ganlab.data.sets.base import fit_images
 from ganlab.errors import ConfigError
 from ganlab.losses import LOSSES, gradient_penalty, r1_penalty
 from ganlab.modules.augment import diff_augment, parse_policy

@@ -61,6 +61,19 @@ BUILTIN_MODULES = {
     "ganlab.modules.pix2pix.Pix2Pix": "Pix2Pix",
 }
 
+# ganlab's own data modules by the name a config gives → their plain data set (``ganlab.data.sets``):
+# the same code without Lightning's base, which `evaluate` builds
+BUILTIN_DATA = {
+    "ganlab.data.mnist.MNISTDataModule": "ganlab.data.sets.mnist.MNISTData",
+    "ganlab.data.cifar10.CIFAR10DataModule": "ganlab.data.sets.cifar10.CIFAR10Data",
+    "ganlab.data.celeba.CelebADataModule": "ganlab.data.sets.celeba.CelebAData",
+    "ganlab.data.folder.ImageFolderDataModule": "ganlab.data.sets.folder.ImageFolderData",
+    "ganlab.data.unpaired.UnpairedDataModule": "ganlab.data.sets.unpaired.UnpairedData",
+    "ganlab.data.paired.PairedDataModule": "ganlab.data.sets.paired.PairedData",
+    "ganlab.data.synthetic.SyntheticImages": "ganlab.data.sets.synthetic.SyntheticImagesData",
+    "ganlab.data.synthetic.SyntheticUnpaired": "ganlab.data.sets.synthetic.SyntheticUnpairedData",
+}
+
 
 def register_builtins(networks_only: bool = False) -> None:
     """ganlab's own parts in the registry, imported the first time a stored config is read (an
@@ -263,6 +276,14 @@ def _network_parts(ckpt: dict[str, Any], where: str) -> tuple[str | None, dict[s
     return family, components
 
 
+def builtin_module(ckpt: dict[str, Any]) -> str | None:
+    """The family of the checkpoint's GAN module if it is ganlab's own (its networks are all a tool
+    needs), else None (a plugin's module, which may generate its own way)."""
+    conf = ckpt["ganlab_config"].get("model")
+    target = conf.get("_target_") if isinstance(conf, dict) else None
+    return BUILTIN_MODULES.get(target) if isinstance(target, str) else None
+
+
 def check_config(ckpt: dict[str, Any], where: str = "checkpoint") -> None:
     """Refuse (one line) a checkpoint whose stored config names anything but ganlab's own classes."""
     _model_parts(ckpt, where)
@@ -414,10 +435,30 @@ def _data_parts(conf: Any, where: str, stored: list[str] | None = None) -> tuple
     return cls, _kwargs(cls, kept, where, "data")
 
 
-def build_datamodule(ckpt: dict[str, Any], data_dir: str | None, where: str = "checkpoint") -> Any:
+def _plain_data_parts(conf: Any, where: str) -> tuple[type, dict[str, Any]] | None:
+    """(plain data set class, kwargs) for ganlab's own data modules, found by exact name in
+    ``BUILTIN_DATA`` (a table of ganlab's, never a name the file chooses); None for others."""
+    target = conf.get("_target_") if isinstance(conf, dict) else None
+    plain = BUILTIN_DATA.get(target) if isinstance(target, str) else None
+    if plain is None:
+        return None
+    _check_meta(conf, where, "data")
+    module, _, name = plain.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    kept = {k: v for k, v in conf.items() if k not in NOT_FROM_FILES}
+    return cls, _kwargs(cls, kept, where, "data")
+
+
+def build_datamodule(
+    ckpt: dict[str, Any], data_dir: str | None, where: str = "checkpoint", plain: bool = False
+) -> Any:
     """The run's DataModule from the stored config; downloads only from ganlab's official sources,
-    into ``data_dir`` (the user's option, never the folder the file names)."""
-    cls, kwargs = _data_parts(ckpt["ganlab_config"].get("data"), where, _stored_plugins(ckpt))
+    into ``data_dir`` (the user's option, never the folder the file names). ``plain``: ganlab's own
+    data set without Lightning (``ganlab.data.sets``, the same code), for tools that only read it;
+    a plugin's data module is its registered class either way."""
+    conf = ckpt["ganlab_config"].get("data")
+    parts = _plain_data_parts(conf, where) if plain else None
+    cls, kwargs = parts or _data_parts(conf, where, _stored_plugins(ckpt))
     if "data_dir" in kwargs:
         kwargs["data_dir"] = data_dir if data_dir is not None else "data"
     return cls(**kwargs)

@@ -18,7 +18,8 @@ from ganlab.cli import answer_help
 answer_help("evaluate", __doc__, __name__)  # before torch is imported
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,15 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
 from ganlab.checkpoint import (
     build_datamodule,
     build_module,
+    build_network,
+    builtin_module,
+    has_ema,
     is_ganlab,
     load_checkpoint,
     model_kind,
@@ -40,13 +44,15 @@ from ganlab.checkpoint import (
 )
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import load_rgb, readable_images
-from ganlab.errors import ConfigError, GanlabError, raise_all
+from ganlab.errors import CheckpointError, ConfigError, GanlabError, raise_all
 from ganlab.metrics.evaluator import FIDEvaluator, generated_batches
 from ganlab.metrics.inception import MissingWeightsError, resolve_weights
 from ganlab.metrics.lpips import Lpips, resolve_alexnet
 from ganlab.metrics.paired import paired_scores
 from ganlab.metrics.vgg import resolve_vgg16
+from ganlab.modules.scoring import generate_latents, latent_sources, no_classes, paper_test_time
 from ganlab.official import resolve_model
+from ganlab.pixels import to_model_range
 from ganlab.reference import Reference
 from ganlab.train import CONFIG_DIR
 from ganlab.translate import load_translator, run_generator
@@ -145,41 +151,111 @@ def _reference(cfg: DictConfig, ckpt: dict[str, Any]) -> str:
     return stored if not given and stored in ("train", "test") else cfg.metrics.reference
 
 
-def _restore(ckpt: dict[str, Any], cfg: DictConfig) -> tuple[Any, Any]:
-    """The checkpoint's LightningModule (weights loaded) and DataModule, rebuilt from ganlab's own
-    classes with the stored plain values (never from names in the file)."""
-    where = f"ckpt={cfg.ckpt}"
-    data_dir = cfg.data_dir if cfg.data_dir is not None else cfg.paths.data_dir  # the user's, not the file's
-    return build_module(ckpt, where), build_datamodule(ckpt, data_dir, where)
+@dataclass
+class Scoring:
+    """What scoring needs of a checkpoint's GAN module: its FID sources, how it generates from them,
+    and whether it has classes. ganlab's own modules are scored from their networks alone, with the
+    functions the modules use (``modules.scoring``), so no Lightning is imported; a plugin's module
+    is rebuilt whole, since it may score its own way."""
+
+    sources: Callable[[Any, int, bool], dict[str, Tensor]]  # (data, num_fake, per_class) → sources
+    generate: Callable[[str, Tensor], Tensor]  # (key, batch on the device) → images in [−1, 1]
+    conditional: bool
+
+
+def _scoring_from_networks(
+    ckpt: dict[str, Any], cfg: DictConfig, family: str, device: torch.device
+) -> Scoring:
+    where, ema = f"ckpt={cfg.ckpt}", bool(cfg.get("ema", True))
+
+    def network(prefix: str) -> nn.Module:  # the EMA copy when there is one and ema=true, as the run
+        if ema and has_ema(ckpt, prefix):
+            prefix = prefix.rstrip(".") + "_ema."
+        return build_network(ckpt, "generator", prefix, where).to(device)
+
+    if family == "DCGAN":
+        net = network("generator.")
+        k = getattr(net, "num_classes", None)
+        return Scoring(
+            lambda data, n, per_class: latent_sources(net.latent_dim, k, n, per_class),
+            lambda key, source: generate_latents(net, source, k),
+            conditional=bool(k),
+        )
+    if family == "CycleGAN":
+        g, f = network("g_a."), network("g_b.")
+        return Scoring(
+            _source_images("CycleGAN"),
+            lambda key, images: (g if key == "a2b" else f)(to_model_range(images)),
+            conditional=False,
+        )
+    net, seed = network("generator."), _stored_seed(ckpt, where)  # pix2pix: no EMA copy
+    return Scoring(
+        _source_images("pix2pix"),
+        lambda key, images: paper_test_time(net, to_model_range(images), seed, device),
+        conditional=False,
+    )
+
+
+def _source_images(family: str) -> Callable[[Any, int, bool], dict[str, Tensor]]:
+    """A translation model's FID sources: every evaluation image of its source domain(s)."""
+
+    def sources(data: Any, num_fake: int, per_class: bool) -> dict[str, Tensor]:
+        no_classes(per_class, family)
+        return data.fid_sources()
+
+    return sources
+
+
+def _stored_seed(ckpt: dict[str, Any], where: str) -> int:
+    """The run's ``model.seed`` (pix2pix's test-time dropout masks), 0 when absent as the class's."""
+    seed = ckpt["ganlab_config"]["model"].get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise CheckpointError(f"{where}: model.seed is {seed!r}, not an integer; the file was edited")
+    return seed
+
+
+def _scoring_of_module(ckpt: dict[str, Any], cfg: DictConfig, device: torch.device) -> Scoring:
+    module = build_module(ckpt, f"ckpt={cfg.ckpt}").to(device).eval()  # a plugin's: imports Lightning
+    module.use_ema = bool(cfg.get("ema", True))
+    return Scoring(
+        lambda data, n, per_class: module.fid_sources(data, n, per_class=per_class),
+        module.fid_generate,
+        conditional=bool(getattr(module, "num_classes", None)),
+    )
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, Any]:
     ckpt = load_checkpoint(cfg.ckpt)
+    where = f"ckpt={cfg.ckpt}"
     device = pick_device(cfg.device)
-    model_kind(ckpt, f"ckpt={cfg.ckpt}")  # its networks checked, then the weights: both before Lightning
+    family = model_kind(ckpt, where)  # its networks checked, then the weights: both before building
     evaluator = _evaluator(cfg, device)
-    module, datamodule = _restore(ckpt, cfg)
-    module = module.to(device).eval()
-    module.use_ema = bool(cfg.get("ema", True))
+    own = builtin_module(ckpt)
+    scoring = (
+        _scoring_from_networks(ckpt, cfg, family, device) if own else _scoring_of_module(ckpt, cfg, device)
+    )
+    data_dir = cfg.data_dir if cfg.data_dir is not None else cfg.paths.data_dir  # the user's, not the file's
+    datamodule = build_datamodule(ckpt, data_dir, where, plain=True)  # ganlab's: no Lightning
     m = cfg.metrics
-    extra = {"per_class": True} if m.get("per_class") else {}  # conditional DCGAN: FID per class
-    if extra and getattr(module, "num_classes", None):
+    per_class = bool(m.get("per_class"))  # conditional DCGAN: FID per class
+    if per_class and scoring.conditional:
         datamodule.use_labels()
     datamodule.prepare_data()
     datamodule.setup("fit")
     reference = _reference(cfg, ckpt)
-    sources = module.fid_sources(datamodule, int(cfg.num_fake or m.num_fake), **extra)
+    sources = scoring.sources(datamodule, int(cfg.num_fake or m.num_fake), per_class)
+    extra = {"per_class": True} if per_class else {}  # the translation data sets take no per_class
     refs: dict[str, Reference] = datamodule.fid_references(reference, m.num_real, **extra)
     results: dict[str, Any] = {}
     with torch.no_grad():
         for key, source in sources.items():
             evaluator.set_reference(key, refs[key])
-            make = lambda batch, key=key: module.fid_generate(key, batch.to(device))  # noqa: E731
+            make = lambda batch, key=key: scoring.generate(key, batch.to(device))  # noqa: E731
             results[key or "all"] = evaluator.score(
                 key, generated_batches(make, source, evaluator.batch_size)
             )
         if getattr(datamodule, "batch_kind", None) == "paired":  # pix2pix: each translation vs its target
-            make = lambda batch: module.fid_generate("a2b", batch)  # noqa: E731
+            make = lambda batch: scoring.generate("a2b", batch)  # noqa: E731
             lpips = _lpips(cfg, device)
             results["a2b"] |= paired_scores(make, *datamodule.pairs(), evaluator.batch_size, device, lpips)
     protocol = {

@@ -1,1 +1,2 @@
-"""LightningModules: the training algorithms."""
+"""LightningModules: the training algorithms (``scoring``: what scoring a generator needs, without
+Lightning)."""

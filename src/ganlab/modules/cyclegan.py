@@ -16,6 +16,7 @@ from ganlab.modules.augment import diff_augment, parse_policy
 from ganlab.modules.base import GanModule
 from ganlab.modules.ema import check_decay, ema_copy, ramped_decay, update_ema
 from ganlab.modules.pool import ImagePool
+from ganlab.modules.scoring import no_classes
 from ganlab.modules.shapes import check_translation
 from ganlab.pixels import to_model_range
 from ganlab.registry import register
@@ -190,8 +191,7 @@ class CycleGAN(GanModule):
 
     def fid_sources(self, datamodule: Any, num_fake: int, per_class: bool = False) -> dict[str, Tensor]:
         """Every test image of each source domain (``num_fake`` does not apply)."""
-        if per_class:
-            raise ConfigError("metrics.per_class=true is for conditional DCGANs; CycleGAN has no classes")
+        no_classes(per_class, "CycleGAN")
         return datamodule.fid_sources()
 
     def fid_generate(self, key: str, images: Tensor) -> Tensor:

@@ -13,9 +13,8 @@ from ganlab.losses import get_loss, gradient_penalty, r1_penalty
 from ganlab.modules.augment import diff_augment, parse_policy
 from ganlab.modules.base import GanModule
 from ganlab.modules.ema import check_decay, ema_copy, ramped_decay, update_ema
+from ganlab.modules.scoring import generate_latents, latent_sources
 from ganlab.registry import register
-
-EVAL_SEED = 2**31 - 1  # evaluation latents: independent of the training seed
 
 
 @register
@@ -217,29 +216,11 @@ class DCGAN(GanModule):
         self.log("val/d_real", self.discriminator(real, y).mean(), on_epoch=True, sync_dist=True)  # all ranks
 
     def fid_sources(self, datamodule: Any, num_fake: int, per_class: bool = False) -> dict[str, Tensor]:
-        """Fixed evaluation latents, the same for every run (CPU-drawn, device independent).
-
-        Conditional: each row is z with its class index appended as a last column, the classes
-        balanced (i mod K); ``per_class`` adds ``class_<k>`` sources of num_fake // K each.
-        """
-        g = torch.Generator().manual_seed(EVAL_SEED)
-        z = torch.randn(num_fake, self.latent_dim, generator=g)
-        if not self.num_classes:
-            if per_class:
-                raise ConfigError("metrics.per_class=true needs a conditional model (model.conditional=true)")
-            return {"": z}
-        k = self.num_classes
-        sources = {"": torch.cat([z, (torch.arange(num_fake) % k).float()[:, None]], dim=1)}
-        if per_class:
-            each = max(1, num_fake // k)
-            for c in range(k):
-                sources[f"class_{c}"] = torch.cat([z[:each], torch.full((each, 1), float(c))], dim=1)
-        return sources
+        """Fixed evaluation latents, the same for every run (``scoring.latent_sources``)."""
+        return latent_sources(self.latent_dim, self.num_classes, num_fake, per_class)
 
     def fid_generate(self, key: str, source: Tensor) -> Tensor:
-        if not self.num_classes:
-            return self.sampler(source)
-        return self.sampler(source[:, :-1], source[:, -1].long())
+        return generate_latents(self.sampler, source, self.num_classes)
 
     def preview(self) -> dict[str, tuple[Tensor, int]]:
         """The fixed-noise grid, 8 per row; conditional: one row per class, one fixed z per column."""

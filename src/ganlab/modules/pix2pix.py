@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any
 
@@ -16,6 +15,7 @@ from ganlab.errors import ConfigError
 from ganlab.losses import get_loss
 from ganlab.modules.base import GanModule
 from ganlab.modules.cyclegan import linear_decay
+from ganlab.modules.scoring import no_classes, paper_test_time, seeded
 from ganlab.modules.shapes import check_translation
 from ganlab.pixels import to_model_range
 from ganlab.registry import register
@@ -114,30 +114,16 @@ class Pix2Pix(GanModule):
         logged["train/lr"] = opt_g.param_groups[0]["lr"]
         self.log_step(logged, batch_size=real_a.shape[0])
 
-    @contextmanager
-    def seeded(self, seed: int) -> Iterator[None]:
-        """Dropout draws from torch's global generator: fork it, seeded, and restore it afterwards."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
+    def seeded(self, seed: int) -> AbstractContextManager[None]:
+        return seeded(seed, self.device)
 
     def on_train_epoch_end(self) -> None:
         for scheduler in self.lr_schedulers():
             scheduler.step()  # manual optimization: Lightning never steps schedulers for us
 
-    @torch.no_grad()
     def translate(self, images: Tensor) -> Tensor:
         """G(x) as at test time in the paper: dropout on, batch norm on the batch's own statistics."""
-        was_training = self.generator.training
-        self.generator.train()
-        state = _freeze_norm_stats(self.generator)
-        try:
-            with self.seeded(self.hparams.seed):  # the same dropout masks at every evaluation
-                return torch.cat([self.generator(x[None]) for x in images.to(self.device)])  # one per batch
-        finally:
-            _restore_norm_stats(self.generator, state)
-            self.generator.train(was_training)
+        return paper_test_time(self.generator, images, self.hparams.seed, self.device)
 
     def on_fit_start(self) -> None:
         panels = getattr(self.trainer.datamodule, "panel_images", None)
@@ -147,8 +133,7 @@ class Pix2Pix(GanModule):
 
     def fid_sources(self, datamodule: Any, num_fake: int, per_class: bool = False) -> dict[str, Tensor]:
         """Every source image of the evaluation split (test, else val)."""
-        if per_class:
-            raise ConfigError("metrics.per_class=true is for conditional DCGANs; pix2pix has no classes")
+        no_classes(per_class, "pix2pix")
         return datamodule.fid_sources()
 
     def fid_generate(self, key: str, images: Tensor) -> Tensor:
@@ -161,18 +146,3 @@ class Pix2Pix(GanModule):
             return {}
         rows = torch.stack([source, self.translate(source), target], dim=1)  # (N, 3, C, H, W)
         return {"a2b": (rows.flatten(0, 1), 3)}
-
-
-def _freeze_norm_stats(net: nn.Module) -> dict[nn.Module, bool]:
-    """Batch norms normalise with the batch but leave their running statistics untouched."""
-    state = {}
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            state[m] = m.track_running_stats
-            m.track_running_stats = False
-    return state
-
-
-def _restore_norm_stats(net: nn.Module, state: dict[nn.Module, bool]) -> None:
-    for m, track in state.items():
-        m.track_running_stats = track

@@ -274,7 +274,13 @@ def _cyclegan_run(tmp_path: Path) -> Path:
     return tmp_path / "run" / "checkpoints" / "last.ckpt"
 
 
-SCORE = ["metrics.fid.feature=64", "metrics.kid.subset_size=4", "num_fake=8", "device=cpu"]
+SCORE = [
+    "metrics.fid.feature=64",
+    "metrics.kid.subset_size=4",
+    "num_fake=8",
+    "metrics.num_real=16",
+    "device=cpu",
+]
 
 
 @pytest.mark.parametrize("family", ["DCGAN", "CycleGAN"])

@@ -88,6 +88,43 @@ def test_missing_data_weights_and_bad_values_answer_before_lightning(
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [
+        ("size", "error: model.generator: image_size=7 is not supported by DCGAN"),
+        ("partial", "error: model.discriminator: norm=bogus must be instance or batch"),
+        ("memory", "error: model.generator asks for more memory than this machine has"),
+        ("data", "error: data.labels=colour must be one of none, folders"),
+    ],
+)
+def test_what_only_a_constructor_says_answers_before_lightning(
+    tmp_path: Path, mnist_root: Path, case: str, said: str
+) -> None:
+    """A value only a class's constructor refuses: the networks are built on torch's meta device
+    and ganlab's data set as its plain class, before Lightning (wandb, torch-fidelity) is imported
+    and before the run directory exists. A network too large for this machine is refused from its
+    meta shapes (it was allocated, for seconds, first). All of these answered after Lightning."""
+    if case == "partial":
+        fabricate.unpaired_folder(tmp_path / "photos")
+    if case == "data":
+        fabricate.image_folder(tmp_path / "faces", per_class=2)
+    args = {
+        "size": ["model.generator.image_size=7"],
+        "partial": [
+            "model=cyclegan",
+            "data=unpaired_folder",
+            f"data.root={tmp_path / 'photos'}",
+            "+model.discriminator.norm=bogus",
+        ],
+        "memory": ["model.generator.ngf=100000"],
+        "data": ["data=image_folder", f"data.root={tmp_path / 'faces'}", "data.labels=colour"],
+    }[case]
+    status, imported, err = train_probe(tmp_path, *args, f"paths.data_dir={mnist_root}", "metrics=none")
+    assert status == 1 and said in err and err.count("error:") == 1, err[-2000:]
+    assert not {"lightning", "wandb", "torch_fidelity", "torchmetrics"} & set(imported), imported
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_run_still_checks_what_it_could_not_read_before(tmp_path: Path, mnist_root: Path) -> None:
     """A value of Lightning's Trainer (its class is not ganlab's source) is checked once the run
     imports it: still one line, exit 1, and no run directory left."""

@@ -1,6 +1,8 @@
 """What a run needs from outside (its data, its metrics' weights), checked from the config alone,
 before Lightning, torchvision's models, wandb or torch-fidelity are imported and before Hydra makes
 the run directory: missing data answers as fast as a misspelt key, and leaves nothing behind.
+Then what only a constructor can say (``check_parts``): the model's networks are built on torch's
+meta device and ganlab's own data set as its plain class, still before Lightning.
 
 The run checks again once its data module and callbacks exist (a plugin's data module is checked
 only then); what this found is there by then, so that second check is quick.
@@ -8,11 +10,19 @@ only then); what this found is there by then, so that second check is quick.
 
 from __future__ import annotations
 
+import importlib
+import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from hydra.errors import InstantiationException
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ganlab.cli import one_line
 from ganlab.data.sources import source_of
-from ganlab.errors import DataError, GanlabError, raise_all
+from ganlab.errors import ConfigError, DataError, GanlabError, raise_all
 from ganlab.sweep import is_rank_zero
 
 FID_CALLBACK = "ganlab.metrics.callback.FIDCallback"
@@ -51,3 +61,88 @@ def preflight_config(cfg: Mapping[str, Any]) -> None:
         except GanlabError as e:
             problems.append(e)
     raise_all(problems, DataError)
+
+
+def build(conf: DictConfig, key: str) -> Any:
+    """``instantiate`` with a constructor's refusal as one line naming the config node: a value
+    a class rejects (``data.image_size=7`` for DCGAN) or a size that cannot be allocated
+    (``model.generator.ngf=100000``) is the user's to fix, not a traceback."""
+    try:
+        return instantiate(conf)
+    except InstantiationException as e:
+        node = re.search(r"full_key: (\S+)", str(e))
+        raise _refusal(node.group(1) if node else key, e.__cause__) or e from None
+
+
+def _raise_refusal(where: str, error: BaseException) -> None:
+    """Raise a constructor's refusal (``ValueError``, ``ConfigError``) as one line; anything else (a
+    plugin's network that cannot be built on the meta device) is left for the run to meet."""
+    cause = error.__cause__ if isinstance(error, InstantiationException) else error
+    refusal = _refusal(where, cause)
+    if refusal is not None:
+        raise refusal from None
+
+
+def _check_size(net: Any, where: str) -> None:
+    """A network whose weights alone exceed this machine's memory is refused now, not after
+    seconds or minutes of allocating them (``model.generator.ngf=100000``)."""
+    needed = sum(t.numel() * t.element_size() for t in [*net.parameters(), *net.buffers()])
+    here = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > here:
+        raise ConfigError(
+            f"{where} asks for more memory than this machine has ({needed / 2**30:,.0f} GiB of "
+            f"weights, {here / 2**30:,.0f} GiB here); lower its widths or sizes"
+        )
+
+
+def _refusal(where: str, cause: BaseException | None) -> ConfigError | None:
+    if isinstance(cause, ConfigError):
+        return cause
+    if isinstance(cause, ValueError):
+        return ConfigError(f"{where}: {one_line(cause)}")
+    if isinstance(cause, RuntimeError | MemoryError) and "alloc" in str(cause).lower():
+        return ConfigError(
+            f"{where} asks for more memory than this machine has ({one_line(cause)[:160]}); "
+            "lower its widths or sizes"
+        )
+    return None
+
+
+def check_parts(cfg: DictConfig) -> None:
+    """What only a constructor says, before Lightning: every network of ``model`` (a sub-config
+    whose class is a ``torch.nn.Module``; a partial one is called once) built on torch's ``meta``
+    device, which takes no memory and draws nothing (``model.generator.image_size=7`` for DCGAN),
+    and ganlab's own data set built as its plain class (``data.labels=colour``). Imports torch and
+    those classes' modules; a class that cannot be imported is left to the run, which names it."""
+    import torch
+
+    from ganlab.checkpoint import BUILTIN_DATA
+
+    model = cfg.get("model")
+    for key, node in model.items() if isinstance(model, DictConfig) else []:
+        if not (isinstance(node, DictConfig) and "_target_" in node):
+            continue
+        try:
+            cls = get_object(str(node._target_))
+        except Exception:  # the run's own check names it
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+            continue
+        try:
+            with torch.device("meta"):
+                net = instantiate(node)
+                net = net() if node.get("_partial_") else net
+        except Exception as e:  # a refusal is the user's, in one line; the run builds the rest again
+            _raise_refusal(f"model.{key}", e)
+            continue
+        _check_size(net, f"model.{key}")
+    data = cfg.get("data")
+    plain = BUILTIN_DATA.get(str(data.get("_target_"))) if isinstance(data, DictConfig) else None
+    if plain is not None:
+        module, _, name = plain.rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        values = OmegaConf.to_container(data, resolve=True)
+        try:
+            cls(**{k: v for k, v in values.items() if not (k.startswith("_") and k.endswith("_"))})
+        except Exception as e:  # as for the networks
+            _raise_refusal("data", e)

@@ -15,7 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ganlab.cli import report, user_error
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.plugins import load_plugins
-from ganlab.preflight import preflight_config
+from ganlab.preflight import check_parts, preflight_config
 from ganlab.validate import check_run
 
 HYDRA_ONLY = {".hydra", "train.log", "result.json"}  # what a run that never started leaves
@@ -57,6 +57,7 @@ class CheckFirst(Callback):
             check_run(early, static=True)  # imports no class: the run checks the rest
             # what the run needs from outside, before Lightning is imported or the directory made
             preflight_config(OmegaConf.to_container(early, resolve=True))
+            check_parts(early)  # what only a constructor says: networks on the meta device (torch)
         except GanlabError as e:  # Hydra turns a callback's exception into a warning: exit here
             report(e)
             sys.exit(1)

@@ -4,7 +4,6 @@ it once Hydra has composed the config: build, check, fit, record."""
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
 import traceback
@@ -13,7 +12,6 @@ from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
@@ -38,6 +36,7 @@ from ganlab.files import disk_error, is_disk_error, write_text
 from ganlab.loggers import define_summaries
 from ganlab.metrics.callback import FIDCallback
 from ganlab.plugins import load_plugins, register_run_parts
+from ganlab.preflight import build
 from ganlab.redact import redact, redact_files, redact_logging, redact_text, redacted_argv
 from ganlab.rundir import discard_run_dir, user_folder
 from ganlab.sweep import (
@@ -80,26 +79,6 @@ def build_callbacks(
     if cfg.get("max_iters"):
         callbacks.append(IterationBudget(cfg.max_iters))
     return callbacks
-
-
-def build(conf: DictConfig, key: str) -> Any:
-    """``instantiate`` with a constructor's refusal as one line naming the config node: a value
-    a class rejects (``data.image_size=7`` for DCGAN) or a size that cannot be allocated
-    (``model.generator.ngf=100000``) is the user's to fix, not a traceback."""
-    try:
-        return instantiate(conf)
-    except InstantiationException as e:
-        cause = e.__cause__
-        node = re.search(r"full_key: (\S+)", str(e))
-        where = node.group(1) if node else key
-        if isinstance(cause, ValueError):
-            raise ConfigError(f"{where}: {one_line(cause)}") from None
-        if isinstance(cause, RuntimeError | MemoryError) and "alloc" in str(cause).lower():
-            raise ConfigError(
-                f"{where} asks for more memory than this machine has ({one_line(cause)[:160]}); "
-                "lower its widths or sizes"
-            ) from None
-        raise
 
 
 def set_classes(cfg: DictConfig, datamodule: L.LightningDataModule) -> None:

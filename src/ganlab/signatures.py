@@ -21,6 +21,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+# the packages whose source is read: ganlab's, and those of the classes its configs name (Lightning's
+# Trainer and loggers, torch's optimizers); another package's class is imported by the run
+READABLE = ("ganlab", "lightning", "torch")
+# decorators of another package's __init__ that keep its signature (Lightning's env-var defaults)
+KEEPS_SIGNATURE = ("_defaults_from_env_vars",)
+
 # the names a hint of ganlab's may use, as objects; any other name makes the hint unknown (Any)
 _HINT_NAMES: dict[str, Any] = {
     **{
@@ -51,7 +57,7 @@ def read_signature(target: str) -> Signature | None:
     if module in sys.modules:
         obj = getattr(sys.modules[module], name, None)
         return inspected(obj) if obj is not None else None
-    if not target.startswith("ganlab."):
+    if target.split(".")[0] not in READABLE:
         return None
     try:
         return _static(module, name, depth=0)
@@ -103,7 +109,7 @@ def _imported_from(node: ast.ImportFrom, module: str, is_package: bool) -> str:
 
 
 def _static(module: str, name: str, depth: int) -> Signature | None:
-    if depth > 8 or not module.startswith("ganlab"):
+    if depth > 8 or module.split(".")[0] not in READABLE:
         return None
     found = _tree(module)
     if found is None:
@@ -111,7 +117,7 @@ def _static(module: str, name: str, depth: int) -> Signature | None:
     tree, is_package = found
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
-            return _from_def(node, skip_self=False)
+            return _from_def(node, skip_self=False, module=module)
         if isinstance(node, ast.ClassDef) and node.name == name:
             return _from_class(node, module, depth)
     for node in tree.body:
@@ -125,9 +131,14 @@ def _static(module: str, name: str, depth: int) -> Signature | None:
 def _from_class(node: ast.ClassDef, module: str, depth: int) -> Signature | None:
     if node.decorator_list and not all(_is_register(d) for d in node.decorator_list):
         return None  # a decorator that may change the constructor (dataclass, …): import it instead
+    ours = module.startswith("ganlab")
     for item in node.body:
         if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-            return _from_def(item, skip_self=True)
+            if not ours and not all(_keeps_signature(d) for d in item.decorator_list):
+                return None
+            return _from_def(item, skip_self=True, module=module)
+    if not ours:
+        return None  # another package's class without an __init__ of its own: the run imports it
     for base in node.bases:  # no __init__ of its own: its first base's that has one (ganlab's only)
         if isinstance(base, ast.Name):
             signature = _static(module, base.id, depth + 1)
@@ -136,18 +147,22 @@ def _from_class(node: ast.ClassDef, module: str, depth: int) -> Signature | None
     return None
 
 
+def _keeps_signature(decorator: ast.expr) -> bool:
+    return isinstance(decorator, ast.Name) and decorator.id in KEEPS_SIGNATURE
+
+
 def _is_register(decorator: ast.expr) -> bool:
     """``@register`` (ganlab's registry returns the class unchanged)."""
     return isinstance(decorator, ast.Name) and decorator.id == "register"
 
 
-def _from_def(node: ast.FunctionDef, skip_self: bool) -> Signature:
+def _from_def(node: ast.FunctionDef, skip_self: bool, module: str) -> Signature:
     args = node.args
     positional = [*args.posonlyargs, *args.args][1 if skip_self else 0 :]
     params = [*positional, *args.kwonlyargs]
     hints = {}
     for arg in params:
-        hint = _hint(arg.annotation)
+        hint = _hint(arg.annotation, module)
         if hint is not _UNKNOWN:
             hints[arg.arg] = hint
     return Signature([a.arg for a in params], args.kwarg is not None, hints)
@@ -156,9 +171,11 @@ def _from_def(node: ast.FunctionDef, skip_self: bool) -> Signature:
 _UNKNOWN = object()
 
 
-def _hint(annotation: ast.expr | None) -> Any:
-    """The hint's object, if it uses only the names above; else unknown (any value passes)."""
-    if annotation is None:
+def _hint(annotation: ast.expr | None, module: str, depth: int = 0) -> Any:
+    """The hint's object, if it uses only the names above and module-level aliases of them
+    (``_PRECISION_INPUT = Union[Literal[...], ...]``, followed through imports); else unknown (any
+    value passes)."""
+    if annotation is None or depth > 8:
         return _UNKNOWN
     text = annotation.value if isinstance(annotation, ast.Constant) else ast.unparse(annotation)
     if not isinstance(text, str):
@@ -167,11 +184,40 @@ def _hint(annotation: ast.expr | None) -> Any:
         expression = ast.parse(text, mode="eval")
     except SyntaxError:
         return _UNKNOWN
-    if any(isinstance(n, ast.Name) and n.id not in _HINT_NAMES for n in ast.walk(expression)):
-        return _UNKNOWN
     if any(isinstance(n, ast.Attribute | ast.Call | ast.Lambda) for n in ast.walk(expression)):
         return _UNKNOWN
+    namespace = dict(_HINT_NAMES)
+    for name in {n.id for n in ast.walk(expression) if isinstance(n, ast.Name)} - set(_HINT_NAMES):
+        value = _alias(module, name, depth + 1)
+        if value is _UNKNOWN:
+            return _UNKNOWN
+        namespace[name] = value
     try:
-        return eval(compile(expression, "<hint>", "eval"), {"__builtins__": {}}, dict(_HINT_NAMES))
+        return eval(compile(expression, "<hint>", "eval"), {"__builtins__": {}}, namespace)
     except Exception:
         return _UNKNOWN
+
+
+def _alias(module: str, name: str, depth: int) -> Any:
+    """The object a module-level ``name = <hint>`` of ``module`` stands for (followed through
+    ``from … import``), or unknown."""
+    if depth > 8 or module.split(".")[0] not in READABLE:
+        return _UNKNOWN
+    try:
+        found = _tree(module)
+    except (OSError, SyntaxError, ValueError, ImportError):
+        return _UNKNOWN
+    if found is None:
+        return _UNKNOWN
+    tree, is_package = found
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        target = node.target if isinstance(node, ast.AnnAssign) and node.value is not None else target
+        if isinstance(target, ast.Name) and target.id == name:
+            return _hint(node.value, module, depth)  # type: ignore[union-attr]
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    return _alias(_imported_from(node, module, is_package), alias.name, depth + 1)
+    return _UNKNOWN

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.cli import one_line
@@ -67,6 +66,8 @@ def build(conf: DictConfig, key: str) -> Any:
     """``instantiate`` with a constructor's refusal as one line naming the config node: a value
     a class rejects (``data.image_size=7`` for DCGAN) or a size that cannot be allocated
     (``model.generator.ngf=100000``) is the user's to fix, not a traceback."""
+    from hydra.utils import instantiate  # here: it takes a tenth of a second to import
+
     try:
         return instantiate(conf)
     except InstantiationException as e:
@@ -115,6 +116,7 @@ def check_parts(cfg: DictConfig) -> None:
     and ganlab's own data set built as its plain class (``data.labels=colour``). Imports torch and
     those classes' modules; a class that cannot be imported is left to the run, which names it."""
     import torch
+    from hydra.utils import get_object, instantiate
 
     from ganlab.checkpoint import BUILTIN_DATA
 

@@ -15,6 +15,7 @@ import importlib.machinery
 import importlib.util
 import inspect
 import pathlib
+import re
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from typing import Any
 # the packages whose source is read: ganlab's, and those of the classes its configs name (Lightning's
 # Trainer and loggers, torch's optimizers); another package's class is imported by the run
 READABLE = ("ganlab", "lightning", "torch")
+# the names followed as type aliases (``_PRECISION_INPUT``, ``_PATH``): constants' spelling; a
+# CamelCase name is a class, and looking it up would read (parse) large files for nothing
+ALIAS_NAME = re.compile(r"_*[A-Z][A-Z0-9_]*")
 # decorators of another package's __init__ that keep its signature (Lightning's env-var defaults)
 KEEPS_SIGNATURE = ("_defaults_from_env_vars",)
 
@@ -188,6 +192,8 @@ def _hint(annotation: ast.expr | None, module: str, depth: int = 0) -> Any:
         return _UNKNOWN
     namespace = dict(_HINT_NAMES)
     for name in {n.id for n in ast.walk(expression) if isinstance(n, ast.Name)} - set(_HINT_NAMES):
+        if not ALIAS_NAME.fullmatch(name):  # a class (Tensor, Accelerator): its instances are no config value
+            return _UNKNOWN
         value = _alias(module, name, depth + 1)
         if value is _UNKNOWN:
             return _UNKNOWN

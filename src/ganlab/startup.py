@@ -4,7 +4,8 @@ measured in the same run (a ratio, not a fixed number of seconds: machines diffe
 python -m ganlab.startup [--repeats 5]
 
 Cases: ``--help`` of train and the tools, ``--cfg job``, a misspelt key, a bad value, a value of
-the wrong type and missing data (each one line, exit 1), and a one-image translate with a tiny
+the wrong type, a bad Trainer value, a value only a network's constructor refuses and missing data
+(each one line, exit 1), and a one-image translate with a tiny
 official-format generator (the command's start-up plus a network that takes milliseconds). Each
 line is printed the moment its case ends: ``STARTUP <case> seconds=<median> ratio=<seconds / import torch>``.
 """
@@ -66,6 +67,16 @@ def main() -> None:
             "train_bad_value": ["-m", "ganlab.train", "model.lr=abc"],
             # a value its class's type hint refuses (read from ganlab's source, nothing imported)
             "train_bad_type": ["-m", "ganlab.train", "data.download=maybe"],
+            # a value of Lightning's Trainer (its signature read from Lightning's source)
+            "train_trainer_value": ["-m", "ganlab.train", "trainer.precision=abc"],
+            # a value only a constructor refuses: the networks are built on the meta device (torch)
+            "train_constructor_refusal": [
+                "-m",
+                "ganlab.train",
+                "data=synthetic",
+                "model.generator.image_size=7",
+                "metrics=none",
+            ],
             # preflight: the data is missing and may not be downloaded
             "train_missing_data": ["-m", "ganlab.train", f"paths.data_dir={cwd / 'none'}", *NO_DATA],
             **{

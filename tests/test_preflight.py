@@ -91,36 +91,39 @@ def test_missing_data_weights_and_bad_values_answer_before_lightning(
 @pytest.mark.parametrize(
     ("case", "said"),
     [
-        ("size", "error: model.generator: image_size=7 is not supported by DCGAN"),
-        ("partial", "error: model.discriminator: norm=bogus must be instance or batch"),
+        ("size", "error: model.generator.image_size=7 is not supported by DCGAN; use b·2^k"),
+        ("norm", "error: model.discriminator.norm=bogus must be one of instance, batch"),
         ("memory", "error: model.generator asks for more memory than this machine has"),
+        ("partial", "error: model.generator asks for more memory than this machine has"),
         ("data", "error: data.labels=colour must be one of none, folders"),
     ],
 )
-def test_what_only_a_constructor_says_answers_before_lightning(
+def test_what_only_a_constructor_said_answers_before_lightning(
     tmp_path: Path, mnist_root: Path, case: str, said: str
 ) -> None:
-    """A value only a class's constructor refuses: the networks are built on torch's meta device
-    and ganlab's data set as its plain class, before Lightning (wandb, torch-fidelity) is imported
-    and before the run directory exists. A network too large for this machine is refused from its
-    meta shapes (it was allocated, for seconds, first). All of these answered after Lightning."""
-    if case == "partial":
+    """Values only a class's constructor refused, all said after Lightning before. The DCGAN sizes
+    (``validate.TARGET_RULES``) and the networks' norm choices (``Literal`` hints) are now judged
+    with nothing imported; what is left to a constructor is met by building the networks on
+    torch's meta device and ganlab's data set as its plain class, before Lightning (wandb,
+    torch-fidelity) is imported: a network too large for this machine is refused from its meta
+    shapes (it was allocated, for seconds, first), also one CycleGAN builds twice from a partial
+    config. No run directory is made."""
+    if case in ("norm", "partial"):
         fabricate.unpaired_folder(tmp_path / "photos")
     if case == "data":
         fabricate.image_folder(tmp_path / "faces", per_class=2)
+    cycle = ["model=cyclegan", "data=unpaired_folder", f"data.root={tmp_path / 'photos'}"]
     args = {
         "size": ["model.generator.image_size=7"],
-        "partial": [
-            "model=cyclegan",
-            "data=unpaired_folder",
-            f"data.root={tmp_path / 'photos'}",
-            "+model.discriminator.norm=bogus",
-        ],
+        "norm": [*cycle, "+model.discriminator.norm=bogus"],
         "memory": ["model.generator.ngf=100000"],
+        "partial": [*cycle, "model.generator.ngf=100000"],
         "data": ["data=image_folder", f"data.root={tmp_path / 'faces'}", "data.labels=colour"],
     }[case]
     status, imported, err = train_probe(tmp_path, *args, f"paths.data_dir={mnist_root}", "metrics=none")
     assert status == 1 and said in err and err.count("error:") == 1, err[-2000:]
+    if case in ("size", "norm"):
+        assert imported == [], imported
     assert not {"lightning", "wandb", "torch_fidelity", "torchmetrics"} & set(imported), imported
     assert not (tmp_path / "run").exists()
 

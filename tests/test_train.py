@@ -288,8 +288,8 @@ def test_a_config_error_never_touches_a_folder_ganlab_did_not_create(
     assert (mine / "train.log").read_text() == "notes\n" and (mine / "result.json").read_text() == "{}"
     fresh = run_module("ganlab.train", "data.batch_size=-4", cwd=tmp_path)
     assert fresh.returncode == 1 and not (tmp_path / "outputs").exists()
-    # a value only the class refuses (after Hydra made outputs/<date>/<time>/, once the preflight
-    # found the data): one line, and the folders this run created are gone again
+    # a value the class's own rule refuses (DCGAN's sizes, judged before anything is built): one
+    # line, and no folder made
     later = run_module(
         "ganlab.train", "model.generator.image_size=7", "logger=none", "metrics=none",
         f"paths.data_dir={mnist_root}", cwd=tmp_path,
@@ -297,7 +297,7 @@ def test_a_config_error_never_touches_a_folder_ganlab_did_not_create(
     errors = [line for line in later.stderr.splitlines() if line.startswith("error:")]
     assert later.returncode == 1 and "Traceback" not in later.stderr
     assert errors == [
-        "error: model.generator: image_size=7 is not supported by DCGAN; use b·2^k with 4 ≤ b ≤ 7, k ≥ 1 "
+        "error: model.generator.image_size=7 is not supported by DCGAN; use b·2^k with 4 ≤ b ≤ 7, k ≥ 1 "
         "(e.g. 28, 32, 64, 128)"
     ]
     assert not (tmp_path / "outputs").exists()

@@ -4,8 +4,8 @@ measured in the same run (a ratio, not a fixed number of seconds: machines diffe
 python -m ganlab.startup [--repeats 5]
 
 Cases: ``--help`` of train and the tools, ``--cfg job``, a misspelt key, a bad value, a value of
-the wrong type, a bad Trainer value, a value only a network's constructor refuses and missing data
-(each one line, exit 1), and a one-image translate with a tiny
+the wrong type, a bad Trainer value, a DCGAN size, a network too large for the machine (built on
+the meta device) and missing data (each one line, exit 1), and a one-image translate with a tiny
 official-format generator (the command's start-up plus a network that takes milliseconds). Each
 line is printed the moment its case ends: ``STARTUP <case> seconds=<median> ratio=<seconds / import torch>``.
 """
@@ -69,12 +69,14 @@ def main() -> None:
             "train_bad_type": ["-m", "ganlab.train", "data.download=maybe"],
             # a value of Lightning's Trainer (its signature read from Lightning's source)
             "train_trainer_value": ["-m", "ganlab.train", "trainer.precision=abc"],
-            # a value only a constructor refuses: the networks are built on the meta device (torch)
-            "train_constructor_refusal": [
+            # a DCGAN size: a rule of the class's argument, judged with its signature
+            "train_class_rule": ["-m", "ganlab.train", "model.generator.image_size=7"],
+            # what only a constructor says: the networks are built on the meta device (torch)
+            "train_network_too_large": [
                 "-m",
                 "ganlab.train",
                 "data=synthetic",
-                "model.generator.image_size=7",
+                "model.generator.ngf=100000",
                 "metrics=none",
             ],
             # preflight: the data is missing and may not be downloaded

@@ -22,6 +22,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.errors import ConfigError, raise_all
+from ganlab.nets.sizes import dcgan_size_problem
 from ganlab.plugins import config_targets
 from ganlab.signatures import inspected, read_signature
 
@@ -96,6 +97,7 @@ RANGES: list[tuple[str, Range | Pair]] = [
     ("model.*.ndf", COUNT),
     ("model.*.latent_dim", COUNT),
     ("model.*.n_layers", COUNT),
+    ("model.generator.num_downs", Range(low=5, integer=True, why="U-Net levels: 8 for 256 px")),
     ("model.*.num_downs", COUNT),
     ("model.generator.n_blocks", NON_NEGATIVE_COUNT),
     ("model.*_channels", COUNT),
@@ -130,6 +132,14 @@ RANGES: list[tuple[str, Range | Pair]] = [
     ("trainer.check_val_every_n_epoch", COUNT),
     ("trainer.num_nodes", COUNT),
 ]
+
+
+# what a type cannot say of one class's argument (ganlab's own networks): (target, argument) → the
+# problem with a value, or None; judged with the signature, before anything is imported
+TARGET_RULES: dict[tuple[str, str], Callable[[Any], str | None]] = {
+    ("ganlab.nets.dcgan.Generator", "image_size"): dcgan_size_problem,
+    ("ganlab.nets.dcgan.Discriminator", "image_size"): dcgan_size_problem,
+}
 
 
 def validate(cfg: DictConfig, static: bool = False) -> None:
@@ -244,6 +254,10 @@ def _against_signature(
         hint = signature.hints.get(key, Any)
         if where not in skip and _conforms(value, hint) is False:
             yield f"{where}={_show(value)} must be {_describe(hint)}"
+            continue
+        rule = TARGET_RULES.get((node["_target_"], key))
+        if where not in skip and rule is not None and (problem := rule(value)) is not None:
+            yield f"{where}={_show(value)} {problem}"
 
 
 def _conforms(value: Any, hint: Any) -> bool | None:

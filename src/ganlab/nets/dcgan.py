@@ -13,25 +13,15 @@ networks (and their state_dict keys) are exactly the unconditional DCGAN.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
 from ganlab.nets.conditional import ConditionalBatchNorm2d, Projection, check_labels
-from ganlab.nets.init import initialise
+from ganlab.nets.init import INIT, initialise
+from ganlab.nets.sizes import pyramid
 from ganlab.registry import register
-
-
-def pyramid(image_size: int) -> tuple[int, int]:
-    """(base size, number of ×2 stages) such that base · 2**stages == image_size, 4 ≤ base ≤ 7."""
-    base, stages = image_size, 0
-    while base > 7 and base % 2 == 0:
-        base, stages = base // 2, stages + 1
-    if not 4 <= base <= 7 or stages < 1:
-        raise ValueError(
-            f"image_size={image_size} is not supported by DCGAN; use b·2^k with 4 ≤ b ≤ 7, k ≥ 1 "
-            "(e.g. 28, 32, 64, 128)"
-        )
-    return base, stages
 
 
 def _classes(num_classes: int | None, key: str) -> int | None:
@@ -50,7 +40,7 @@ class Generator(nn.Module):
         channels: int = 3,
         image_size: int = 64,
         ngf: int = 64,
-        init: str = "dcgan",
+        init: INIT = "dcgan",
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
@@ -91,7 +81,8 @@ class Generator(nn.Module):
         return x
 
 
-NORMS = ("batch", "layer", "instance", "none")
+NORM = Literal["batch", "layer", "instance", "none"]  # the type hint (checked before import)
+NORMS = get_args(NORM)
 
 
 def _norm(kind: str, width: int) -> nn.Module:
@@ -121,9 +112,9 @@ class Discriminator(nn.Module):
         channels: int = 3,
         image_size: int = 64,
         ndf: int = 64,
-        norm: str = "batch",
+        norm: NORM = "batch",
         spectral_norm: bool = False,
-        init: str = "dcgan",
+        init: INIT = "dcgan",
         num_classes: int | None = None,
     ) -> None:
         super().__init__()

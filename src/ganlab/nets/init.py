@@ -1,10 +1,13 @@
 """Weight initialisation schemes."""
 
+from typing import Literal, get_args
+
 from torch import nn
 
 from ganlab.errors import ConfigError
 
-INITS = ("dcgan", "pytorch")
+INIT = Literal["dcgan", "pytorch"]  # the type hint of each network's ``init`` (checked before import)
+INITS = get_args(INIT)
 
 
 def initialise(module: nn.Module, scheme: str, key: str) -> None:

@@ -9,10 +9,15 @@ at n_layers=3 (34×34 at 2, 142×142 at 4).
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from torch import Tensor, nn
 
 from ganlab.nets.init import dcgan_init
 from ganlab.registry import register
+
+NORM = Literal["instance", "batch"]  # the type hint (checked before import)
+NORMS = get_args(NORM)
 
 
 @register
@@ -20,10 +25,10 @@ class PatchDiscriminator(nn.Module):
     """image (B, C, H, W) → patch logits (B, 1, H', W'); 256 px → 30×30 at n_layers=3."""
 
     def __init__(
-        self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance"
+        self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: NORM = "instance"
     ) -> None:
         super().__init__()
-        if norm not in ("instance", "batch"):
+        if norm not in NORMS:
             raise ValueError(f"norm={norm} must be instance or batch")
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, ndf, kernel_size=4, stride=2, padding=1),

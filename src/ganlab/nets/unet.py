@@ -9,13 +9,16 @@ key layout (``model.model.1.model.3…``) and official files load without a key 
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import Tensor, nn
 
 from ganlab.nets.init import dcgan_init
 from ganlab.registry import register
 
-NORMS = ("batch", "instance")
+NORM = Literal["batch", "instance"]  # the type hint (checked before import)
+NORMS = get_args(NORM)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -35,7 +38,7 @@ class SkipBlock(nn.Module):
         in_channels: int | None = None,
         submodule: nn.Module | None = None,
         outermost: bool = False,
-        norm: str = "batch",
+        norm: NORM = "batch",
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -78,7 +81,7 @@ class UnetGenerator(nn.Module):
         out_channels: int = 3,
         ngf: int = 64,
         num_downs: int = 8,
-        norm: str = "batch",
+        norm: NORM = "batch",
         dropout: float = 0.5,
     ) -> None:
         super().__init__()

@@ -335,6 +335,27 @@ def test_evaluate_scores_the_networks_as_the_module_does(
     assert raw != own
 
 
+def test_each_builtin_data_module_is_its_plain_data_set_with_lightnings_base() -> None:
+    """evaluate builds the plain class (``checkpoint.BUILTIN_DATA``) where training builds the
+    registered LightningDataModule: every built-in data module is in that table, and is its plain
+    data set with Lightning's base added and nothing else, so both run the same code."""
+    import lightning as L
+    from hydra.utils import get_object
+
+    from ganlab import registry
+    from ganlab.checkpoint import BUILTIN_DATA, register_builtins
+
+    register_builtins()
+    assert {n for n in registry.names("data") if registry.is_builtin("data", n)} == set(BUILTIN_DATA)
+    for name, plain in BUILTIN_DATA.items():
+        cls, data_set = registry.lookup("data", name), get_object(plain)
+        assert cls.__mro__[1] is data_set and issubclass(cls, L.LightningDataModule), name
+        assert not issubclass(data_set, L.LightningDataModule), plain
+        added = set(vars(cls)) - {"__module__", "__qualname__", "__doc__", "__firstlineno__",
+                                  "__static_attributes__"}  # fmt: skip
+        assert not added and cls.__doc__ == data_set.__doc__, (name, added)
+
+
 def test_a_plugin_module_still_gets_its_whole_check(tmp_path: Path, dcgan_ckpt: Path) -> None:
     """Only ganlab's own modules are known by name: a module the registry does not hold is refused
     in one line, naming the plugin to pass, as before (the tools cannot skip the check)."""

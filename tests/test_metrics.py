@@ -400,11 +400,9 @@ def test_cyclegan_fid_both_directions(tmp_path: Path, weights: Path) -> None:
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
 
 
-def test_evaluate_a_checkpoint(tmp_path: Path, mnist_root: Path, weights: Path) -> None:
-    run = tmp_path / "run"
-    train(make_cfg(run, [*TINY, f"paths.data_dir={mnist_root}", "logger=none"]))
+def test_evaluate_a_checkpoint(tmp_path: Path, mnist_root: Path, weights: Path, dcgan_ckpt: Path) -> None:
     result = run_module(
-        "ganlab.evaluate", f"ckpt={run / 'checkpoints' / 'last.ckpt'}", *fid_weights(weights),
+        "ganlab.evaluate", f"ckpt={dcgan_ckpt}", *fid_weights(weights),
         "metrics.fid.feature=64", "metrics.reference=test", "num_fake=24", "metrics.kid.subset_size=8",
         f"paths.cache_dir={tmp_path / 'cache'}", "device=cpu", f"data_dir={mnist_root}", cwd=tmp_path,
     )  # fmt: skip

@@ -110,6 +110,7 @@ def test_bench_measures_both_sides(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert result["unit"] == "img/s" and result["batch"] == 64
 
 
+@pytest.mark.slow  # a whole benchmark run, 10 s: the slow step
 def test_bench_runs_each_switch_set_and_names_it(tmp_path: Path) -> None:
     tiny = ["--device", "cpu", "--cases", "dcgan28", "--warmup", "1", "--window", "1", "--repeats", "2",
             "model.generator.ngf=4", "model.discriminator.ndf=4"]  # fmt: skip

@@ -137,6 +137,7 @@ def test_a_repeated_job_resumes_its_run_directory(tmp_path: Path, mnist_root: Pa
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["iteration"] == 8
 
 
+@pytest.mark.slow  # two trials of training, 9 s: the slow step
 def test_two_trial_optuna_search(tmp_path: Path, mnist_root: Path) -> None:
     weights = inception_weights(tmp_path / "w.pth")
     sweep = tmp_path / "search"

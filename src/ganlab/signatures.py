@@ -124,11 +124,17 @@ def _static(module: str, name: str, depth: int) -> Signature | None:
             return _from_def(node, skip_self=False, module=module)
         if isinstance(node, ast.ClassDef) and node.name == name:
             return _from_class(node, module, depth)
+    source = _import_of(tree, name, module, is_package)
+    return _static(*source, depth + 1) if source is not None else None
+
+
+def _import_of(tree: ast.Module, name: str, module: str, is_package: bool) -> tuple[str, str] | None:
+    """(module, name there) of a ``from … import`` that binds ``name`` at the top of ``tree``."""
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):
             for alias in node.names:
                 if (alias.asname or alias.name) == name:
-                    return _static(_imported_from(node, module, is_package), alias.name, depth + 1)
+                    return _imported_from(node, module, is_package), alias.name
     return None
 
 
@@ -221,9 +227,5 @@ def _alias(module: str, name: str, depth: int) -> Any:
         target = node.target if isinstance(node, ast.AnnAssign) and node.value is not None else target
         if isinstance(target, ast.Name) and target.id == name:
             return _hint(node.value, module, depth)  # type: ignore[union-attr]
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                if (alias.asname or alias.name) == name:
-                    return _alias(_imported_from(node, module, is_package), alias.name, depth + 1)
-    return _UNKNOWN
+    source = _import_of(tree, name, module, is_package)
+    return _alias(*source, depth + 1) if source is not None else _UNKNOWN

@@ -36,6 +36,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return target, env
 
 
+def test_every_package_in_the_checkout_is_listed_for_the_wheel() -> None:
+    """pyproject.toml lists the packages (conf/ is mapped into ganlab.conf): a new folder of code
+    missing there installs a wheel whose imports fail (ganlab.data.sets was, once)."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    src = REPO / "src"
+    found = {".".join(p.parent.relative_to(src).parts) for p in src.rglob("__init__.py")}
+    found |= {"hydra_plugins"}  # a namespace package (no __init__.py): Hydra lists it
+    assert found - listed == set(), "add these to [tool.setuptools] packages"
+
+
 @pytest.mark.slow
 def test_wheel_ships_every_config_and_a_script_per_tool(installed: tuple[Path, dict[str, str]]) -> None:
     target, _ = installed
@@ -44,6 +56,8 @@ def test_wheel_ships_every_config_and_a_script_per_tool(installed: tuple[Path, d
     }
     in_checkout = {p.relative_to(REPO / "conf") for p in (REPO / "conf").rglob("*.yaml")}
     assert shipped == in_checkout and len(shipped) > 30
+    code = {p.relative_to(target) for p in (target / "ganlab").rglob("*.py")}
+    assert code == {p.relative_to(REPO / "src") for p in (REPO / "src" / "ganlab").rglob("*.py")}
     assert {p.name for p in (target / "bin").iterdir()} >= {f"ganlab-{t}" for t in TOOLS}
     assert (target / "hydra_plugins" / "ganlab_optuna_sweeper" / "optuna_sweeper.py").is_file()
     (wheel,) = (target.parent / "dist").glob("*.whl")

@@ -97,6 +97,7 @@ def _check_size(net: Any, where: str) -> None:
 
 
 def _refusal(where: str, cause: BaseException | None) -> ConfigError | None:
+    """A constructor's refusal as one line naming the config node, or None (not the user's)."""
     if isinstance(cause, ConfigError):
         return cause
     if isinstance(cause, ValueError):
@@ -112,9 +113,10 @@ def _refusal(where: str, cause: BaseException | None) -> ConfigError | None:
 def check_parts(cfg: DictConfig) -> None:
     """What only a constructor says, before Lightning: every network of ``model`` (a sub-config
     whose class is a ``torch.nn.Module``; a partial one is called once) built on torch's ``meta``
-    device, which takes no memory and draws nothing (``model.generator.image_size=7`` for DCGAN),
-    and ganlab's own data set built as its plain class (``data.labels=colour``). Imports torch and
-    those classes' modules; a class that cannot be imported is left to the run, which names it."""
+    device, which takes no memory and draws nothing (a plugin network's own checks; a width whose
+    weights exceed this machine's memory), and ganlab's own data set built as its plain class
+    (``data.labels=colour``). Imports torch and those classes' modules; a class that cannot be
+    imported is left to the run, which names it."""
     import torch
     from hydra.utils import get_object, instantiate
 

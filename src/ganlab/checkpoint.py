@@ -377,6 +377,12 @@ def has_ema(ckpt: dict[str, Any], prefix: str) -> bool:
     return any(k.startswith(ema) for k in (ckpt.get("state_dict") or {}))
 
 
+def weights_prefix(ckpt: dict[str, Any], prefix: str, ema: bool = True) -> str:
+    """Where a generator's weights are read: its EMA copy (``generator_ema.``) when ``ema`` and the
+    checkpoint holds one (the averaged weights the run's panels and FID used), else ``prefix``."""
+    return prefix.rstrip(".") + "_ema." if ema and has_ema(ckpt, prefix) else prefix
+
+
 def build_network(ckpt: dict[str, Any], key: str, prefix: str, where: str = "checkpoint") -> nn.Module:
     """The network ``model.<key>`` of the checkpoint's config, with the weights under ``prefix``."""
     _, components = _network_parts(ckpt, where)
@@ -435,16 +441,22 @@ def _data_parts(conf: Any, where: str, stored: list[str] | None = None) -> tuple
     return cls, _kwargs(cls, kept, where, "data")
 
 
-def _plain_data_parts(conf: Any, where: str) -> tuple[type, dict[str, Any]] | None:
-    """(plain data set class, kwargs) for ganlab's own data modules, found by exact name in
-    ``BUILTIN_DATA`` (a table of ganlab's, never a name the file chooses); None for others."""
-    target = conf.get("_target_") if isinstance(conf, dict) else None
+def plain_data_class(target: Any) -> type | None:
+    """The plain data set (no Lightning) of ganlab's own data module named ``target``, else None."""
     plain = BUILTIN_DATA.get(target) if isinstance(target, str) else None
     if plain is None:
         return None
-    _check_meta(conf, where, "data")
     module, _, name = plain.rpartition(".")
-    cls = getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(module), name)
+
+
+def _plain_data_parts(conf: Any, where: str) -> tuple[type, dict[str, Any]] | None:
+    """(plain data set class, kwargs) for ganlab's own data modules, found by exact name in
+    ``BUILTIN_DATA`` (a table of ganlab's, never a name the file chooses); None for others."""
+    cls = plain_data_class(conf.get("_target_") if isinstance(conf, dict) else None)
+    if cls is None:
+        return None
+    _check_meta(conf, where, "data")
     kept = {k: v for k, v in conf.items() if k not in NOT_FROM_FILES}
     return cls, _kwargs(cls, kept, where, "data")
 

@@ -36,11 +36,11 @@ from ganlab.checkpoint import (
     build_module,
     build_network,
     builtin_module,
-    has_ema,
     is_ganlab,
     load_checkpoint,
     model_kind,
     read_torch_file,
+    weights_prefix,
 )
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import load_rgb, readable_images
@@ -169,9 +169,7 @@ def _scoring_from_networks(
     where, ema = f"ckpt={cfg.ckpt}", bool(cfg.get("ema", True))
 
     def network(prefix: str) -> nn.Module:  # the EMA copy when there is one and ema=true, as the run
-        if ema and has_ema(ckpt, prefix):
-            prefix = prefix.rstrip(".") + "_ema."
-        return build_network(ckpt, "generator", prefix, where).to(device)
+        return build_network(ckpt, "generator", weights_prefix(ckpt, prefix, ema), where).to(device)
 
     if family == "DCGAN":
         net = network("generator.")

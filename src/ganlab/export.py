@@ -35,7 +35,14 @@ from omegaconf import DictConfig
 from torch import nn
 
 from ganlab import registry
-from ganlab.checkpoint import build_network, has_ema, is_ganlab, load_checkpoint, model_kind, read_torch_file
+from ganlab.checkpoint import (
+    build_network,
+    is_ganlab,
+    load_checkpoint,
+    model_kind,
+    read_torch_file,
+    weights_prefix,
+)
 from ganlab.cli import one_line_errors, run_cli
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.files import replacing, save_torch
@@ -70,8 +77,8 @@ def export_official(cfg: DictConfig) -> list[Path]:
     check_new_files(files.values(), bool(cfg.overwrite))
     nets = {}
     for name, (key, prefix) in OFFICIAL_FILES[kind].items():
-        if key == "generator" and cfg.ema and has_ema(ckpt, prefix):
-            prefix = prefix.rstrip(".") + "_ema."
+        if key == "generator":
+            prefix = weights_prefix(ckpt, prefix, bool(cfg.ema))
         nets[name] = net = build_network(ckpt, key, prefix, where)
         if not registry.is_builtin("network", registry.name_of(type(net))):
             raise ConfigError(

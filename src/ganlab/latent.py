@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ganlab.checkpoint import build_network, has_ema, load_checkpoint, model_kind
+from ganlab.checkpoint import build_network, load_checkpoint, model_kind, weights_prefix
 from ganlab.errors import ConfigError
 
 
@@ -19,8 +19,7 @@ def load_generator(ckpt_path: str, device: torch.device, ema: bool = True) -> nn
     kind = model_kind(ckpt, where)
     if kind != "DCGAN":
         raise ConfigError(f"ckpt={ckpt_path} is a {kind} checkpoint; this needs a DCGAN one")
-    prefix = "generator_ema." if ema and has_ema(ckpt, "generator.") else "generator."
-    generator = build_network(ckpt, "generator", prefix, where).to(device)
+    generator = build_network(ckpt, "generator", weights_prefix(ckpt, "generator.", ema), where).to(device)
     names = ckpt["ganlab_config"]["model"].get("class_names")
     k = generator.num_classes = getattr(generator, "num_classes", None)  # a plugin's G may not say
     plain_names = isinstance(names, list) and len(names) == k and all(isinstance(n, str) for n in names)

@@ -10,7 +10,6 @@ only then); what this found is there by then, so that second check is quick.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from collections.abc import Mapping
@@ -120,7 +119,7 @@ def check_parts(cfg: DictConfig) -> None:
     import torch
     from hydra.utils import get_object, instantiate
 
-    from ganlab.checkpoint import BUILTIN_DATA
+    from ganlab.checkpoint import plain_data_class
 
     model = cfg.get("model")
     for key, node in model.items() if isinstance(model, DictConfig) else []:
@@ -141,10 +140,8 @@ def check_parts(cfg: DictConfig) -> None:
             continue
         _check_size(net, f"model.{key}")
     data = cfg.get("data")
-    plain = BUILTIN_DATA.get(str(data.get("_target_"))) if isinstance(data, DictConfig) else None
-    if plain is not None:
-        module, _, name = plain.rpartition(".")
-        cls = getattr(importlib.import_module(module), name)
+    cls = plain_data_class(data.get("_target_")) if isinstance(data, DictConfig) else None
+    if cls is not None:
         values = OmegaConf.to_container(data, resolve=True)
         try:
             cls(**{k: v for k, v in values.items() if not (k.startswith("_") and k.endswith("_"))})

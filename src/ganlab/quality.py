@@ -35,7 +35,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
-from ganlab.checkpoint import build_network, has_ema, load_checkpoint
+from ganlab.checkpoint import build_network, load_checkpoint, weights_prefix
 from ganlab.cli import quiet_third_party
 from ganlab.data.mnist import MNISTDataModule
 from ganlab.errors import DataError, GanlabError
@@ -303,8 +303,7 @@ def ganlab_samples(
             cfg.paths.output_dir = str(run_dir)
         train(cfg)  # resumes run_dir/checkpoints/last.ckpt after the first budget
         ckpt = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
-        prefix = "generator_ema." if has_ema(ckpt, "generator.") else "generator."  # as `generate` does
-        generator = build_network(ckpt, "generator", prefix)
+        generator = build_network(ckpt, "generator", weights_prefix(ckpt, "generator."))  # as `generate`
         y = digits if generator.num_classes else None
         with torch.no_grad():
             samples[budget] = _draw(generator, z, y, 256)

@@ -35,7 +35,14 @@ from omegaconf import DictConfig
 from PIL import Image
 from torch import Tensor, nn
 
-from ganlab.checkpoint import build_network, has_ema, is_ganlab, model_kind, read_torch_file, stored_int
+from ganlab.checkpoint import (
+    build_network,
+    is_ganlab,
+    model_kind,
+    read_torch_file,
+    stored_int,
+    weights_prefix,
+)
 from ganlab.cli import one_line_errors, pick_device, run_cli
 from ganlab.data.images import IMG_EXTENSIONS, find_unreadable, image_size, list_images, load_rgb
 from ganlab.errors import CheckpointError, ConfigError, DataError
@@ -274,9 +281,7 @@ def _ganlab_translator(ckpt: dict, cfg: DictConfig, where: str, device: torch.de
         raise ConfigError(
             f"ckpt={cfg.ckpt} is a {kind} checkpoint; translate needs a CycleGAN or pix2pix one"
         )
-    if cfg.get("ema", True) and has_ema(ckpt, prefix):
-        prefix = prefix.rstrip(".") + "_ema."  # the averaged weights, as the run's panels and FID
-    net = build_network(ckpt, "generator", prefix, where)
+    net = build_network(ckpt, "generator", weights_prefix(ckpt, prefix, bool(cfg.get("ema", True))), where)
     if kind == "Pix2Pix":  # the paper's test time: dropout on, batch norm on the test image's statistics
         torch.manual_seed(int(cfg.get("seed") or 0))
         official_inference(net, batch_stats=True, dropout=True)
